@@ -26,7 +26,9 @@ impl Labels {
     }
 
     /// Builds a set from pairs in any order; the last of duplicate names wins, empty values are dropped.
-    pub fn from_pairs<N: AsRef<str>, V: AsRef<str>>(pairs: impl IntoIterator<Item = (N, V)>) -> Self {
+    pub fn from_pairs<N: AsRef<str>, V: AsRef<str>>(
+        pairs: impl IntoIterator<Item = (N, V)>,
+    ) -> Self {
         let mut b = LabelsBuilder::new(&Labels::empty());
         for (n, v) in pairs {
             b.set(n.as_ref(), v.as_ref());
@@ -75,12 +77,24 @@ impl Labels {
 
     /// The set without `__name__`.
     pub fn without_metric_name(&self) -> Labels {
-        Labels(self.0.iter().filter(|l| &*l.name != METRIC_NAME).cloned().collect())
+        Labels(
+            self.0
+                .iter()
+                .filter(|l| &*l.name != METRIC_NAME)
+                .cloned()
+                .collect(),
+        )
     }
 
     /// Only the labels whose names are in `names` (`by (...)` / `on (...)`).
     pub fn keep(&self, names: &[String]) -> Labels {
-        Labels(self.0.iter().filter(|l| names.iter().any(|n| **n == *l.name)).cloned().collect())
+        Labels(
+            self.0
+                .iter()
+                .filter(|l| names.iter().any(|n| **n == *l.name))
+                .cloned()
+                .collect(),
+        )
     }
 
     /// All labels except those in `names`; `__name__` too when `drop_name` (`without (...)` / `ignoring (...)`).
@@ -88,7 +102,9 @@ impl Labels {
         Labels(
             self.0
                 .iter()
-                .filter(|l| !(drop_name && &*l.name == METRIC_NAME) && !names.iter().any(|n| **n == *l.name))
+                .filter(|l| {
+                    (!drop_name || &*l.name != METRIC_NAME) && !names.iter().any(|n| **n == *l.name)
+                })
                 .cloned()
                 .collect(),
         )
@@ -104,7 +120,13 @@ impl Labels {
         // FNV-1a over the same byte layout Prometheus feeds xxhash; stable and dependency-free.
         let mut h: u64 = 0xcbf2_9ce4_8422_2325;
         for l in &self.0 {
-            for b in l.name.bytes().chain([0xffu8]).chain(l.value.bytes()).chain([0xffu8]) {
+            for b in l
+                .name
+                .bytes()
+                .chain([0xffu8])
+                .chain(l.value.bytes())
+                .chain([0xffu8])
+            {
                 h ^= u64::from(b);
                 h = h.wrapping_mul(0x0000_0100_0000_01b3);
             }
@@ -198,7 +220,9 @@ pub struct LabelsBuilder {
 impl LabelsBuilder {
     /// Starts from an existing set.
     pub fn new(base: &Labels) -> Self {
-        LabelsBuilder { labels: base.0.clone() }
+        LabelsBuilder {
+            labels: base.0.clone(),
+        }
     }
 
     /// Sets `name` to `value`; an empty value deletes the label, as in Prometheus.
@@ -209,7 +233,13 @@ impl LabelsBuilder {
             }
             Ok(i) => self.labels[i].value = Arc::from(value),
             Err(_) if value.is_empty() => {}
-            Err(i) => self.labels.insert(i, Label { name: Arc::from(name), value: Arc::from(value) }),
+            Err(i) => self.labels.insert(
+                i,
+                Label {
+                    name: Arc::from(name),
+                    value: Arc::from(value),
+                },
+            ),
         }
         self
     }

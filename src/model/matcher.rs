@@ -57,16 +57,27 @@ pub struct Matcher {
 
 impl Matcher {
     /// Builds a matcher, compiling `value` as an anchored regex for `=~` / `!~`.
-    pub fn new(op: MatchOp, name: impl Into<String>, value: impl Into<String>) -> Result<Self, MatcherError> {
+    pub fn new(
+        op: MatchOp,
+        name: impl Into<String>,
+        value: impl Into<String>,
+    ) -> Result<Self, MatcherError> {
         let value = value.into();
         let re = match op {
             MatchOp::Regex | MatchOp::NotRegex => Some(
-                Regex::new(&format!("^(?s:{value})$"))
-                    .map_err(|source| MatcherError { pattern: value.clone(), source })?,
+                Regex::new(&format!("^(?s:{value})$")).map_err(|source| MatcherError {
+                    pattern: value.clone(),
+                    source,
+                })?,
             ),
             _ => None,
         };
-        Ok(Matcher { name: name.into(), op, value, re })
+        Ok(Matcher {
+            name: name.into(),
+            op,
+            value,
+            re,
+        })
     }
 
     /// Whether a label value (empty when absent) satisfies the matcher.
