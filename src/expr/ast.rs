@@ -9,7 +9,7 @@ use std::fmt;
 use crate::model::Matcher;
 
 /// Byte range `[start, end)` of a node in the source text.
-#[derive(Debug, Clone, Copy, Default, Eq, Hash)]
+#[derive(Debug, Clone, Copy, Default, Eq)]
 pub struct Span {
     /// First byte of the node.
     pub start: usize,
@@ -29,6 +29,11 @@ impl PartialEq for Span {
     fn eq(&self, _: &Self) -> bool {
         true
     }
+}
+
+/// Consistent with `PartialEq`: all spans are equal, so all hash alike.
+impl std::hash::Hash for Span {
+    fn hash<H: std::hash::Hasher>(&self, _: &mut H) {}
 }
 
 /// The static type of an expression, as PromQL names it in error messages.
@@ -216,7 +221,11 @@ pub struct BinModifier {
 
 impl Default for BinModifier {
     fn default() -> Self {
-        BinModifier { return_bool: false, matching: None, card: Cardinality::OneToOne }
+        BinModifier {
+            return_bool: false,
+            matching: None,
+            card: Cardinality::OneToOne,
+        }
     }
 }
 
@@ -274,18 +283,28 @@ impl AggOp {
 
     /// Looks an operator up by name, ignoring case as PromQL does.
     pub fn from_name(s: &str) -> Option<AggOp> {
-        AggOp::ALL.iter().find(|(n, _)| n.eq_ignore_ascii_case(s)).map(|(_, op)| *op)
+        AggOp::ALL
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(s))
+            .map(|(_, op)| *op)
     }
 
     /// Lower-case name.
     pub fn as_str(self) -> &'static str {
-        AggOp::ALL.iter().find(|(_, op)| *op == self).map(|(n, _)| *n).unwrap_or("?")
+        AggOp::ALL
+            .iter()
+            .find(|(_, op)| *op == self)
+            .map(|(n, _)| *n)
+            .unwrap_or("?")
     }
 
     /// Whether the operator takes a parameter before the vector.
     pub fn has_param(self) -> bool {
         use AggOp::*;
-        matches!(self, CountValues | Bottomk | Topk | Quantile | Limitk | LimitRatio)
+        matches!(
+            self,
+            CountValues | Bottomk | Topk | Quantile | Limitk | LimitRatio
+        )
     }
 }
 
@@ -408,6 +427,43 @@ impl Expr {
             | Expr::Aggregate { span, .. }
             | Expr::Call { span, .. } => *span,
             Expr::VectorSelector(vs) => vs.span,
+        }
+    }
+
+    /// Resets every span in the tree to `Span::default()`, so that `Debug` output of two trees
+    /// compares by structure only (handy in tests and fuzzers, where `NaN != NaN` defeats `==`).
+    pub fn clear_spans(&mut self) {
+        match self {
+            Expr::Number { span, .. } | Expr::String { span, .. } => *span = Span::default(),
+            Expr::VectorSelector(vs) => vs.span = Span::default(),
+            Expr::MatrixSelector { selector, span, .. } => {
+                selector.span = Span::default();
+                *span = Span::default();
+            }
+            Expr::Subquery { expr, span, .. }
+            | Expr::Paren { expr, span }
+            | Expr::Unary { expr, span, .. } => {
+                expr.clear_spans();
+                *span = Span::default();
+            }
+            Expr::Binary { lhs, rhs, span, .. } => {
+                lhs.clear_spans();
+                rhs.clear_spans();
+                *span = Span::default();
+            }
+            Expr::Aggregate {
+                expr, param, span, ..
+            } => {
+                expr.clear_spans();
+                if let Some(p) = param {
+                    p.clear_spans();
+                }
+                *span = Span::default();
+            }
+            Expr::Call { args, span, .. } => {
+                args.iter_mut().for_each(Expr::clear_spans);
+                *span = Span::default();
+            }
         }
     }
 
