@@ -4,6 +4,15 @@
 //! the query API) call `select` through the `SeriesSource` trait so the evaluator never depends on
 //! how samples are laid out.
 
+mod chunk;
+mod db;
+mod index;
+mod intern;
+mod series;
+mod shard;
+
+pub use db::{AppendError, Appended, BatchOutcome, GcOutcome, SeriesRef, Store, StoreOptions};
+
 use std::sync::Arc;
 
 use crate::model::{Labels, Matcher, SampleValue, Timestamp};
