@@ -26,11 +26,21 @@ pub enum Command {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+    /// Run the HTTP server: ingestion, the Prometheus query API, health and self-metrics.
+    Serve(Box<crate::server::ServeArgs>),
 }
 
 /// Runs a parsed command line and maps the outcome to an exit code.
 pub fn run(cli: Cli) -> ExitCode {
     match cli.command {
         Command::Test { verbose, files } => crate::promqltest::run_cli(&files, verbose),
+        Command::Serve(args) => match crate::server::run(*args) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                let e = anyhow::Error::new(e).context("klaxon serve failed");
+                eprintln!("error: {e:#}");
+                ExitCode::FAILURE
+            }
+        },
     }
 }
