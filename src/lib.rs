@@ -2,9 +2,15 @@
 //!
 //! See `ARCHITECTURE.md` for the data flow and the invariants each module keeps.
 
+pub mod api;
 pub mod cli;
+pub mod clock;
+pub mod config;
 pub mod eval;
 pub mod expr;
+pub mod ingest;
 pub mod model;
 pub mod promqltest;
+pub mod server;
 pub mod store;
+pub mod telemetry;
