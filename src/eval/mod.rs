@@ -11,8 +11,9 @@
 //!
 //! Every selector's samples are fetched once per query, for the whole window the query needs
 //! (`SeriesSource::select` is never called per step). A range query evaluates the expression at
-//! each step, slicing the fetched samples with binary search; subquery inner results are memoised
-//! per absolute sub-step so neighbouring outer steps share them.
+//! each step; per-series cursors resume where the previous step's window ended (binary search when
+//! time moves backwards), and a subquery's result grows step by step, so each absolute sub-step is
+//! evaluated once per query, as Prometheus evaluates a subquery once over the whole range.
 //!
 //! # klaxon extension: string samples
 //!

@@ -484,6 +484,42 @@ fn topk_orders_and_keeps_labels() {
 }
 
 #[test]
+fn experimental_functions() {
+    let opts = crate::expr::ParseOptions {
+        experimental_functions: true,
+    };
+    let mut s = VecSource::default();
+    for (le, v) in [("0.1", 5.0), ("1", 10.0), ("+Inf", 10.0)] {
+        s.floats(&[("__name__", "h_bucket"), ("le", le)], 60_000, &[v]);
+    }
+    let e = crate::expr::parse_with("histogram_quantiles(h_bucket, \"q\", 0.5, 1)", opts).unwrap();
+    let out = Engine::new(EngineOptions::default())
+        .instant(&s, &e, 0)
+        .unwrap();
+    let Value::Vector(mut v) = out.value else {
+        panic!()
+    };
+    v.sort_by(|a, b| a.labels.cmp(&b.labels));
+    assert_eq!(v[0].labels.to_string(), "{q=\"0.5\"}");
+    assert_eq!(v[0].value, SampleValue::Float(0.1));
+    assert_eq!(v[1].labels.to_string(), "{q=\"1.0\"}");
+    assert_eq!(v[1].value, SampleValue::Float(1.0));
+    let e = crate::expr::parse_with("sort_by_label(h_bucket, \"le\")", opts).unwrap();
+    let Value::Vector(v) = Engine::new(EngineOptions::default())
+        .instant(&s, &e, 0)
+        .unwrap()
+        .value
+    else {
+        panic!()
+    };
+    let les: Vec<_> = v
+        .iter()
+        .map(|s| s.labels.get("le").unwrap_or("").to_string())
+        .collect();
+    assert_eq!(les, vec!["+Inf", "0.1", "1"]);
+}
+
+#[test]
 fn absent_labels_from_equality_matchers() {
     let s = VecSource::default();
     assert_eq!(
