@@ -623,3 +623,22 @@ async fn sigterm_shuts_down_cleanly() {
     assert!(logs.contains("shutdown requested"), "{logs}");
     assert!(logs.contains("klaxon stopped"), "{logs}");
 }
+
+#[tokio::test]
+async fn client_probe_endpoints_answer_like_prometheus() {
+    let s = Server::start().await;
+    let (st, v) = get_json(&s, "/api/v1/status/buildinfo").await;
+    assert_eq!(st, 200);
+    assert_eq!(v["status"], "success");
+    assert_eq!(v["data"]["version"], env!("CARGO_PKG_VERSION"));
+    let (st, v) = get_json(&s, "/api/v1/metadata").await;
+    assert_eq!(st, 200);
+    assert!(v["data"].as_object().unwrap().is_empty());
+    let (st, v) = get_json(&s, "/api/v1/query_exemplars?query=up").await;
+    assert_eq!(st, 200);
+    assert!(v["data"].as_array().unwrap().is_empty());
+    for probe in ["/-/healthy", "/-/ready"] {
+        let r = reqwest::get(s.url(probe)).await.unwrap();
+        assert_eq!(r.status(), 200, "{probe}");
+    }
+}

@@ -5,6 +5,7 @@
 //! span that log lines inherit, and records `http_requests_total` under the route *template*.
 
 pub mod auth;
+pub mod compat;
 pub mod error;
 pub mod health;
 pub mod ingest;
@@ -117,6 +118,14 @@ pub fn router(state: Shared) -> Router {
         .route("/api/v1/series", get(query::series).post(query::series))
         .route("/api/v1/labels", get(query::labels).post(query::labels))
         .route("/api/v1/label/{name}/values", get(query::label_values))
+        .route("/api/v1/status/buildinfo", get(compat::buildinfo))
+        .route("/api/v1/metadata", get(compat::metadata))
+        .route(
+            "/api/v1/query_exemplars",
+            get(compat::query_exemplars).post(compat::query_exemplars),
+        )
+        .route("/-/healthy", get(compat::healthy))
+        .route("/-/ready", get(compat::ready))
         .route("/health", get(health::basic))
         .route("/health/detailed", get(health::detailed))
         .route("/health/metrics", get(health::prometheus))
