@@ -47,7 +47,10 @@ pub async fn healthy() -> (StatusCode, &'static str) {
 /// `GET /-/ready`: 503 once shutdown has begun, so load balancers drain the instance.
 pub async fn ready(State(st): State<Shared>) -> (StatusCode, &'static str) {
     if st.shutting_down.load(Ordering::Relaxed) {
-        (StatusCode::SERVICE_UNAVAILABLE, "klaxon is shutting down.\n")
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "klaxon is shutting down.\n",
+        )
     } else {
         (StatusCode::OK, "klaxon is Ready.\n")
     }
