@@ -11,6 +11,7 @@ pub mod expr;
 pub mod ingest;
 pub mod model;
 pub mod promqltest;
+pub mod rules;
 pub mod server;
 pub mod store;
 pub mod telemetry;
