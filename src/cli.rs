@@ -17,7 +17,7 @@ pub struct Cli {
 /// Subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run PromQL test scripts (Prometheus' promqltest format).
+    /// Run PromQL test scripts (Prometheus' promqltest format) and `promtool test rules` files.
     Test {
         /// Print one line per eval (PASS/FAIL/SKIP).
         #[arg(short, long)]
@@ -25,6 +25,17 @@ pub enum Command {
         /// Script files.
         #[arg(required = true)]
         files: Vec<PathBuf>,
+    },
+    /// Validate rule files (both formats) and report every problem; exit 1 on errors.
+    Check {
+        /// Configuration file (accepted for forward compatibility; not read yet).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Also print the rule dependency graph: `--graph` (one `a -> b` edge per line) or `--graph=dot` (Graphviz).
+        #[arg(long, value_enum, num_args = 0..=1, require_equals = true, default_missing_value = "text")]
+        graph: Option<crate::rules::GraphFormat>,
+        /// Rule files or directories (recursively *.yml / *.yaml); default `rules/`.
+        paths: Vec<PathBuf>,
     },
     /// Run the HTTP server: ingestion, the Prometheus query API, health and self-metrics.
     Serve(Box<crate::server::ServeArgs>),
@@ -34,6 +45,11 @@ pub enum Command {
 pub fn run(cli: Cli) -> ExitCode {
     match cli.command {
         Command::Test { verbose, files } => crate::promqltest::run_cli(&files, verbose),
+        Command::Check {
+            config,
+            graph,
+            paths,
+        } => crate::rules::run_check(&paths, config.as_deref(), graph),
         Command::Serve(args) => match crate::server::run(*args) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
