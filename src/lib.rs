@@ -2,6 +2,7 @@
 //!
 //! See `ARCHITECTURE.md` for the data flow and the invariants each module keeps.
 
+pub mod alert;
 pub mod api;
 pub mod cli;
 pub mod clock;
@@ -12,6 +13,8 @@ pub mod ingest;
 pub mod model;
 pub mod promqltest;
 pub mod rules;
+pub mod ruletest;
 pub mod server;
 pub mod store;
 pub mod telemetry;
+pub mod template;

@@ -13,6 +13,8 @@ use crate::config::{Config, ConfigError};
 use crate::eval::{Engine, EngineOptions};
 use crate::expr::parse_duration;
 use crate::ingest::Limits;
+use crate::rules::watch::RuleWatcher;
+use crate::rules::{GroupOptions, LoadOptions, Manager, ManagerOptions, RuleLoader, load_paths};
 use crate::store::{Store, StoreOptions};
 use crate::telemetry::{LogFormat, LogInitError, Metrics, log};
 
@@ -30,9 +32,12 @@ pub struct ServeArgs {
     /// Port used when `--listen` names only a host.
     #[arg(long, env = "METRICS_PORT", default_value_t = 9090)]
     pub metrics_port: u16,
-    /// Rule files or directories (recorded; rule evaluation is not implemented yet).
+    /// Rule files or directories; watched and hot-reloaded (also on SIGHUP and `POST /-/reload`).
     #[arg(long, num_args = 1.., default_value = "rules/")]
     pub rules: Vec<PathBuf>,
+    /// Evaluation interval of rule groups that set none.
+    #[arg(long, default_value = "15s", value_parser = duration_ms)]
+    pub evaluation_interval: i64,
     /// YAML configuration file (auth tokens, limits).
     #[arg(long)]
     pub config: Option<PathBuf>,
@@ -164,12 +169,15 @@ fn build_state(args: &ServeArgs, config: &Config, clock: SharedClock) -> Shared 
         max_samples: config.limits.max_samples_per_request,
         ..Limits::default()
     };
+    let store = Arc::new(store);
+    let metrics = Arc::new(Metrics::new());
+    let rules = rule_manager(args, &engine, &store, &clock, &metrics);
     Arc::new(AppState {
-        store: Arc::new(store),
+        store,
         engine,
         started_ms: clock.now_ms(),
         clock,
-        metrics: Arc::new(Metrics::new()),
+        metrics,
         auth: AuthTokens {
             ingest: config.auth.ingest_tokens.clone(),
             admin: config.auth.admin_tokens.clone(),
@@ -178,7 +186,88 @@ fn build_state(args: &ServeArgs, config: &Config, clock: SharedClock) -> Shared 
         query_timeout: Duration::from_millis(args.query_timeout.unsigned_abs()),
         shutting_down: AtomicBool::new(false),
         stats: Stats::default(),
+        rules,
     })
+}
+
+/// The rule manager over the server's engine and store, loading `--rules` on every reload.
+fn rule_manager(
+    args: &ServeArgs,
+    engine: &Engine,
+    store: &Arc<Store>,
+    clock: &SharedClock,
+    metrics: &Arc<Metrics>,
+) -> Manager {
+    let paths = args.rules.clone();
+    let load_opts = LoadOptions {
+        default_interval_ms: args.evaluation_interval,
+    };
+    let loader: RuleLoader = Arc::new(move || {
+        let report = load_paths(&paths, &load_opts);
+        for w in &report.warnings {
+            tracing::warn!(event_type = "system", warning = %w.render_warning(), "rule file warning");
+        }
+        if report.is_ok() {
+            Ok(report.rule_set)
+        } else {
+            Err(report.errors.iter().map(|d| d.render()).collect())
+        }
+    });
+    Manager::new(ManagerOptions {
+        engine: engine.clone(),
+        store: Arc::clone(store),
+        clock: Arc::clone(clock),
+        metrics: Some(Arc::clone(metrics)),
+        group: GroupOptions::default(),
+        loader: Some(loader),
+    })
+}
+
+/// Reloads the rules on SIGHUP and on file changes (debounced), until the process stops.
+async fn reload_loop(st: Shared, paths: Vec<PathBuf>) {
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<&'static str>();
+    let watch_tx = tx.clone();
+    let mut watcher = match RuleWatcher::start(paths, move || {
+        let _ = watch_tx.send("file change");
+    }) {
+        Ok(w) => Some(w),
+        Err(e) => {
+            tracing::error!(event_type = "error", error = %e,
+                "rule file watcher failed; reload with SIGHUP or POST /-/reload");
+            None
+        }
+    };
+    #[cfg(unix)]
+    {
+        if let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        {
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                while hup.recv().await.is_some() {
+                    if tx.send("SIGHUP").is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+    }
+    while let Some(trigger) = rx.recv().await {
+        while rx.try_recv().is_ok() {}
+        let mgr = st.rules.clone();
+        match tokio::task::spawn_blocking(move || mgr.reload()).await {
+            Ok(status) => tracing::info!(
+                event_type = "system",
+                trigger,
+                success = status.success,
+                errors = status.errors.len(),
+                "rules reload"
+            ),
+            Err(e) => tracing::error!(event_type = "error", error = %e, "rules reload task failed"),
+        }
+        if let Some(w) = watcher.as_mut() {
+            w.refresh();
+        }
+    }
 }
 
 async fn serve(args: ServeArgs, config: Config, clock: SharedClock) -> Result<(), ServerError> {
@@ -191,6 +280,12 @@ async fn serve(args: ServeArgs, config: Config, clock: SharedClock) -> Result<()
         .local_addr()
         .map_err(io("reading the listen address"))?;
     log_startup(&args, &state, addr);
+    state.rules.start();
+    {
+        let mgr = state.rules.clone();
+        let _ = tokio::task::spawn_blocking(move || mgr.reload()).await;
+    }
+    let reloads = tokio::spawn(reload_loop(Arc::clone(&state), args.rules.clone()));
     let gc = tokio::spawn(retention_loop(Arc::clone(&state)));
     let (tx, mut rx) = tokio::sync::watch::channel(false);
     let signal_state = Arc::clone(&state);
@@ -212,6 +307,8 @@ async fn serve(args: ServeArgs, config: Config, clock: SharedClock) -> Result<()
         }
     };
     gc.abort();
+    reloads.abort();
+    state.rules.stop();
     tracing::info!(event_type = "system", "klaxon stopped");
     outcome
 }
@@ -232,7 +329,8 @@ fn log_startup(args: &ServeArgs, st: &Shared, addr: SocketAddr) {
             event_type = "system",
             path = %p.display(),
             exists = p.exists(),
-            "rules path recorded (rule evaluation is not implemented yet)"
+            evaluation_interval_seconds = args.evaluation_interval / 1000,
+            "rules path watched"
         );
     }
     if st.auth.ingest.is_empty() {

@@ -12,6 +12,7 @@ pub mod ingest;
 pub mod metrics;
 pub mod params;
 pub mod query;
+pub mod rules;
 
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
@@ -87,6 +88,8 @@ pub struct AppState {
     pub shutting_down: AtomicBool,
     /// Counters for the health checks.
     pub stats: Stats,
+    /// Rule groups, alert state and reloads.
+    pub rules: crate::rules::Manager,
 }
 
 /// The state handle handlers extract.
@@ -124,6 +127,10 @@ pub fn router(state: Shared) -> Router {
             "/api/v1/query_exemplars",
             get(compat::query_exemplars).post(compat::query_exemplars),
         )
+        .route("/api/v1/rules", get(rules::rules))
+        .route("/api/v1/alerts", get(rules::alerts))
+        .route("/api/v1/status/reload", get(rules::reload_status))
+        .route("/-/reload", post(rules::reload))
         .route("/-/healthy", get(compat::healthy))
         .route("/-/ready", get(compat::ready))
         .route("/health", get(health::basic))

@@ -83,6 +83,79 @@ pub struct Metrics {
     threads: Gauge,
     rss: Gauge,
     retention_removed: Counter,
+    /// Rule evaluation, reload and scheduling metrics.
+    pub rules: RuleMetrics,
+}
+
+/// Self-metrics of rule evaluation and reloads (no per-rule labels: cardinality stays fixed).
+#[derive(Debug)]
+pub struct RuleMetrics {
+    reload_successful: Gauge,
+    reload_success_ts: Gauge<f64, std::sync::atomic::AtomicU64>,
+    groups_loaded: Gauge,
+    evaluations: Counter,
+    evaluation_failures: Counter,
+    group_evaluations: Counter,
+    iterations_missed: Counter,
+    group_duration: Histogram,
+}
+
+impl RuleMetrics {
+    fn new() -> Self {
+        RuleMetrics {
+            reload_successful: Gauge::default(),
+            reload_success_ts: Gauge::default(),
+            groups_loaded: Gauge::default(),
+            evaluations: Counter::default(),
+            evaluation_failures: Counter::default(),
+            group_evaluations: Counter::default(),
+            iterations_missed: Counter::default(),
+            group_duration: latency_histogram(),
+        }
+    }
+
+    fn register(&self, registry: &mut Registry) {
+        registry.register(
+            "klaxon_rules_last_reload_successful",
+            "Whether the last rule reload succeeded (1) or kept the previous rules (0)",
+            self.reload_successful.clone(),
+        );
+        registry.register(
+            "klaxon_rules_last_reload_success_timestamp_seconds",
+            "Time of the last successful rule reload",
+            self.reload_success_ts.clone(),
+        );
+        registry.register(
+            "klaxon_rule_groups_loaded",
+            "Rule groups currently loaded",
+            self.groups_loaded.clone(),
+        );
+        registry.register(
+            "klaxon_rule_evaluations",
+            "Rule evaluations",
+            self.evaluations.clone(),
+        );
+        registry.register(
+            "klaxon_rule_evaluation_failures",
+            "Rule evaluations that failed",
+            self.evaluation_failures.clone(),
+        );
+        registry.register(
+            "klaxon_rule_group_evaluations",
+            "Rule group evaluations",
+            self.group_evaluations.clone(),
+        );
+        registry.register(
+            "klaxon_rule_group_iterations_missed",
+            "Rule group evaluation slots skipped because evaluation fell behind",
+            self.iterations_missed.clone(),
+        );
+        registry.register(
+            "klaxon_rule_group_duration_seconds",
+            "Wall time of one rule group evaluation",
+            self.group_duration.clone(),
+        );
+    }
 }
 
 impl Default for Metrics {
@@ -113,6 +186,8 @@ impl Metrics {
         let threads = Gauge::default();
         let rss = Gauge::default();
         let retention_removed = Counter::default();
+        let rules = RuleMetrics::new();
+        rules.register(&mut registry);
         registry.register(
             "klaxon_ingested_samples",
             "Samples accepted by ingestion endpoints",
@@ -187,6 +262,7 @@ impl Metrics {
             threads,
             rss,
             retention_removed,
+            rules,
         }
     }
 
@@ -207,6 +283,30 @@ impl Metrics {
                     .inc_by(n as u64);
             }
         }
+    }
+
+    /// Records a rule reload: success gauge, success time and loaded groups.
+    pub fn record_rules_reload(&self, success: bool, last_success_ms: Option<i64>, groups: usize) {
+        self.rules.reload_successful.set(i64::from(success));
+        if let Some(ms) = last_success_ms {
+            self.rules.reload_success_ts.set(ms as f64 / 1000.0);
+        }
+        self.rules.groups_loaded.set(gauge_value(groups));
+    }
+
+    /// Counts one rule group evaluation and its rules' failures.
+    pub fn record_rule_group_eval(&self, report: &crate::rules::GroupEvalReport) {
+        let r = &self.rules;
+        r.group_evaluations.inc();
+        r.evaluations.inc_by(report.rules.len() as u64);
+        let failed = report.rules.iter().filter(|x| x.error.is_some()).count();
+        r.evaluation_failures.inc_by(failed as u64);
+        r.group_duration.observe(report.duration.as_secs_f64());
+    }
+
+    /// Counts evaluation slots a group skipped.
+    pub fn record_rule_group_missed(&self, missed: u64) {
+        self.rules.iterations_missed.inc_by(missed);
     }
 
     /// Counts series deleted by a retention pass.
