@@ -194,7 +194,7 @@ pub fn report_lines(report: &FileReport, verbose: bool) -> Vec<String> {
     lines.into_iter().map(|(_, text)| text).collect()
 }
 
-/// Runs scripts and prints the report; exit code 1 when any eval failed, 2 when a file could not be read.
+/// Runs scripts (and `promtool test rules` files, see [`crate::ruletest`]) and prints the report; exit code 1 when any eval failed, 2 when a file could not be read.
 pub fn run_cli(files: &[PathBuf], verbose: bool) -> ExitCode {
     let opts = RunOptions::default();
     let stdout = std::io::stdout();
@@ -202,6 +202,25 @@ pub fn run_cli(files: &[PathBuf], verbose: bool) -> ExitCode {
     let (mut passed, mut failed, mut skipped) = (0usize, 0usize, 0usize);
     let mut io_error = false;
     for path in files {
+        if crate::ruletest::is_rule_test_file(path) {
+            // `promtool test rules` files (top-level `rule_files:` / `tests:`) have their own runner.
+            let report = match crate::ruletest::run_file(path) {
+                Ok(r) => r,
+                Err(e) => {
+                    let _ = out.flush();
+                    eprintln!("klaxon: {e}");
+                    io_error = true;
+                    continue;
+                }
+            };
+            for text in crate::ruletest::report_lines(&report, verbose) {
+                let _ = writeln!(out, "{text}");
+            }
+            passed += report.count(Status::Pass);
+            failed += report.count(Status::Fail);
+            skipped += report.count(Status::Skip);
+            continue;
+        }
         let report = match run_file(path, &opts) {
             Ok(r) => r,
             Err(e) => {
