@@ -105,11 +105,7 @@ impl<'l> SeriesBuilder<'l> {
             }
             // Empty values are kept until the duplicate check, then dropped.
             let name = self.intern(name);
-            let value: Arc<str> = if value.is_empty() {
-                Arc::from("")
-            } else {
-                self.intern(value)
-            };
+            let value = self.intern(value);
             self.scratch.push(Label { name, value });
         }
         if !has_name {
