@@ -41,10 +41,23 @@ pub enum ConfigError {
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
+    /// Settings shared by every rule: `$externalLabels` and `$externalURL` in templates.
+    pub global: GlobalConfig,
     /// Bearer tokens; empty lists leave the endpoints open.
     pub auth: AuthConfig,
     /// Request size and query limits.
     pub limits: LimitsConfig,
+}
+
+/// Process-wide identity that alert templates can show (Prometheus' `global.external_labels` and
+/// `--web.external-url`).
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct GlobalConfig {
+    /// `$externalLabels` in alert templates.
+    pub external_labels: std::collections::BTreeMap<String, String>,
+    /// `$externalURL` in alert templates: where people reach this klaxon.
+    pub external_url: String,
 }
 
 /// Bearer tokens per endpoint class.

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use crate::alert::GoTemplater;
 use crate::api::{self, AppState, AuthTokens, Shared, Stats};
 use crate::clock::{SharedClock, SystemClock};
 use crate::config::{Config, ConfigError};
@@ -171,7 +172,7 @@ fn build_state(args: &ServeArgs, config: &Config, clock: SharedClock) -> Shared 
     };
     let store = Arc::new(store);
     let metrics = Arc::new(Metrics::new());
-    let rules = rule_manager(args, &engine, &store, &clock, &metrics);
+    let rules = rule_manager(args, config, &engine, &store, &clock, &metrics);
     Arc::new(AppState {
         store,
         engine,
@@ -193,6 +194,7 @@ fn build_state(args: &ServeArgs, config: &Config, clock: SharedClock) -> Shared 
 /// The rule manager over the server's engine and store, loading `--rules` on every reload.
 fn rule_manager(
     args: &ServeArgs,
+    config: &Config,
     engine: &Engine,
     store: &Arc<Store>,
     clock: &SharedClock,
@@ -218,7 +220,13 @@ fn rule_manager(
         store: Arc::clone(store),
         clock: Arc::clone(clock),
         metrics: Some(Arc::clone(metrics)),
-        group: GroupOptions::default(),
+        group: GroupOptions {
+            templater: Arc::new(GoTemplater {
+                external_labels: config.global.external_labels.clone(),
+                external_url: config.global.external_url.clone(),
+            }),
+            ..GroupOptions::default()
+        },
         loader: Some(loader),
     })
 }

@@ -24,9 +24,14 @@ impl Drop for Proc {
 }
 
 fn spawn(dir: &Path, rules: &Path) -> Proc {
+    spawn_with(dir, rules, &[])
+}
+
+fn spawn_with(dir: &Path, rules: &Path, extra: &[&str]) -> Proc {
     let mut child = Command::new(env!("CARGO_BIN_EXE_klaxon"))
         .arg("serve")
         .args(["--listen", "127.0.0.1:0", "--log-format", "json"])
+        .args(extra)
         .arg("--data-dir")
         .arg(dir.join("data"))
         .arg("--rules")
@@ -217,4 +222,40 @@ async fn rules_evaluate_reload_and_survive_broken_files() {
     let v: Value = ok.json().await.unwrap();
     assert_eq!(v["data"]["success"], true, "{v}");
     pusher.abort();
+}
+
+#[tokio::test]
+async fn templates_see_external_labels_and_url_from_config() {
+    let dir = support::scratch_dir();
+    let rules = dir.join("rules");
+    std::fs::create_dir_all(&rules).unwrap();
+    std::fs::write(
+        rules.join("up.yml"),
+        r#"
+groups:
+  - name: ext
+    interval: 1s
+    rules:
+      - alert: AlwaysOn
+        expr: vector(1)
+        annotations:
+          where: "{{ $externalLabels.cluster }} at {{ $externalURL }}"
+"#,
+    )
+    .unwrap();
+    let config = dir.join("klaxon.yml");
+    std::fs::write(
+        &config,
+        "global:\n  external_labels: {cluster: eu-1}\n  external_url: https://klaxon.example\n",
+    )
+    .unwrap();
+    let p = spawn_with(&dir, &rules, &["--config", config.to_str().unwrap()]);
+    wait_for(Duration::from_secs(10), "the templated alert", || async {
+        let v = get(&p, "/api/v1/alerts").await;
+        v["data"]["alerts"].as_array().is_some_and(|a| {
+            a.iter()
+                .any(|a| a["annotations"]["where"] == "eu-1 at https://klaxon.example")
+        })
+    })
+    .await;
 }
