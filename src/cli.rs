@@ -26,9 +26,9 @@ pub enum Command {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
-    /// Validate rule files (both formats) and report every problem; exit 1 on errors.
+    /// Validate rule files (both formats) and the config file; report every problem; exit 1 on errors.
     Check {
-        /// Configuration file (accepted for forward compatibility; not read yet).
+        /// Configuration file to validate too (the one `klaxon serve --config` reads).
         #[arg(long)]
         config: Option<PathBuf>,
         /// Also print the rule dependency graph: `--graph` (one `a -> b` edge per line) or `--graph=dot` (Graphviz).

@@ -321,3 +321,36 @@ fn check_cli_exit_codes() {
     assert_eq!(graph.status.code(), Some(0));
     assert!(String::from_utf8_lossy(&graph.stdout).contains("digraph rules"));
 }
+
+#[test]
+fn check_cli_validates_the_config_file() {
+    let bin = env!("CARGO_BIN_EXE_klaxon");
+    let dir = std::env::temp_dir().join(format!("klaxon-check-config-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let good = dir.join("good.yml");
+    std::fs::write(&good, "global:\n  external_url: https://klaxon.example\n").unwrap();
+    let bad = dir.join("bad.yml");
+    std::fs::write(&bad, "auth:\n  ingest_tokenz: [x]\n").unwrap();
+    let run = |config: &std::path::Path| {
+        Command::new(bin)
+            .args(["check", "--config"])
+            .arg(config)
+            .arg("tests/rules/prometheus.good.yaml")
+            .output()
+            .unwrap()
+    };
+    let ok = run(&good);
+    assert_eq!(
+        ok.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    let out = run(&bad);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("bad.yml"), "{stderr}");
+    assert!(stderr.contains("ingest_tokenz"), "{stderr}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("1 errors"));
+    let _ = std::fs::remove_dir_all(&dir);
+}

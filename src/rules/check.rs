@@ -19,11 +19,10 @@ pub enum GraphFormat {
 /// Runs `klaxon check`: diagnostics and warnings on stderr, the summary (and graph) on stdout;
 /// exit 0 when there are no errors.
 pub fn run_check(paths: &[PathBuf], config: Option<&Path>, graph: Option<GraphFormat>) -> ExitCode {
-    if let Some(c) = config {
-        eprintln!(
-            "note: --config {} is accepted but not read yet; rules use the default evaluation interval",
-            c.display()
-        );
+    // The config file is validated with the same loader `klaxon serve` uses; an invalid one fails the check.
+    let config_error = config.and_then(|c| crate::config::Config::load(c).err());
+    if let Some(e) = &config_error {
+        eprintln!("error: {e}");
     }
     let default_paths = [PathBuf::from("rules")];
     let paths = if paths.is_empty() {
@@ -53,16 +52,17 @@ pub fn run_check(paths: &[PathBuf], config: Option<&Path>, graph: Option<GraphFo
     let groups = report.rule_set.groups.len();
     let rules = report.rule_count();
     let mut summary = format!("{files} files, {groups} groups, {rules} rules: ");
-    if report.is_ok() {
+    let errors = report.errors.len() + usize::from(config_error.is_some());
+    if errors == 0 {
         summary.push_str("ok");
     } else {
-        summary.push_str(&format!("{} errors", report.errors.len()));
+        summary.push_str(&format!("{errors} errors"));
     }
     if !report.warnings.is_empty() {
         summary.push_str(&format!(", {} warnings", report.warnings.len()));
     }
     let _ = writeln!(out, "{summary}");
-    if report.is_ok() {
+    if errors == 0 {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
