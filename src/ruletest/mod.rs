@@ -21,12 +21,10 @@
 
 mod file;
 mod run;
-mod templater;
 
 use std::path::{Path, PathBuf};
 
 pub use file::{Scalar, parse_duration, parse_start};
-pub use templater::TestTemplater;
 
 use crate::promqltest::Status;
 

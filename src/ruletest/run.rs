@@ -8,7 +8,7 @@ use super::CaseReport;
 use super::file::{
     RawAlertTest, RawFile, RawPromqlTest, RawTestGroup, Scalar, parse_duration, parse_start,
 };
-use super::templater::TestTemplater;
+use crate::alert::GoTemplater;
 use crate::alert::AlertState;
 use crate::eval::{Engine, EngineOptions, Value};
 use crate::model::{Labels, SampleValue};
@@ -293,9 +293,7 @@ fn run_group(cx: &FileCx, index: usize, tg: RawTestGroup) -> Vec<CaseReport> {
         delayed_name_removal: false,
         ..EngineOptions::default()
     });
-    let templater = Arc::new(TestTemplater {
-        store: Arc::clone(&store),
-        engine: engine.clone(),
+    let templater = Arc::new(GoTemplater {
         external_labels: tg
             .external_labels
             .unwrap_or_default()
