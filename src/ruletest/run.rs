@@ -8,8 +8,8 @@ use super::CaseReport;
 use super::file::{
     RawAlertTest, RawFile, RawPromqlTest, RawTestGroup, Scalar, parse_duration, parse_start,
 };
-use crate::alert::GoTemplater;
 use crate::alert::AlertState;
+use crate::alert::GoTemplater;
 use crate::eval::{Engine, EngineOptions, Value};
 use crate::model::{Labels, SampleValue};
 use crate::promqltest::Status;
