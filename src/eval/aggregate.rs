@@ -98,7 +98,7 @@ pub(crate) fn eval_aggregate(
             if label.is_empty() {
                 return Err(EvalError::InvalidLabelName(format!(
                     "invalid label name {}",
-                    super::value::go_quote(&label)
+                    crate::model::quote(&label)
                 )));
             }
             let input = ctx.eval_vector(expr, t)?;

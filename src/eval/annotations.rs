@@ -6,7 +6,8 @@ use std::collections::HashSet;
 
 use crate::expr::Span;
 
-use super::value::{format_g, go_quote};
+use super::value::format_g;
+use crate::model::quote as go_quote;
 
 /// Severity of an annotation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -96,7 +96,7 @@ pub(crate) fn eval_call(
             if label.is_empty() {
                 return Err(EvalError::InvalidLabelName(format!(
                     "invalid quantile label name {}",
-                    super::value::go_quote(&label)
+                    crate::model::quote(&label)
                 )));
             }
             let mut out = Vec::new();
@@ -966,7 +966,7 @@ fn check_counter_name(ctx: &Ctx<'_>, d: &SeriesData, span: Span, checked: &mut O
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::eval::value::go_quote;
+    use crate::model::quote as go_quote;
 
     #[test]
     fn dates() {

@@ -5,7 +5,10 @@
 use std::hash::{BuildHasher, Hasher};
 use std::sync::Arc;
 
-use crate::model::{Label, Labels, LabelsBuilder, METRIC_NAME, SampleValue, is_stale_nan};
+use crate::model::{
+    Label, Labels, LabelsBuilder, METRIC_NAME, SampleValue, is_legacy_label_name, is_stale_nan,
+    quote,
+};
 use crate::store::SeriesSamples;
 
 /// Labels Prometheus drops together with the metric name (`__type__` / `__unit__` metadata labels).
@@ -335,45 +338,13 @@ pub(crate) fn labels_string(labels: &Labels) -> String {
         if is_legacy_label_name(&l.name) {
             s.push_str(&l.name);
         } else {
-            s.push_str(&go_quote(&l.name));
+            s.push_str(&quote(&l.name));
         }
         s.push('=');
-        s.push_str(&go_quote(&l.value));
+        s.push_str(&quote(&l.value));
     }
     s.push('}');
     s
-}
-
-/// `[a-zA-Z_][a-zA-Z0-9_]*`: label names printed without quotes.
-fn is_legacy_label_name(s: &str) -> bool {
-    let mut chars = s.chars();
-    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
-}
-
-/// Go's `strconv.Quote`: double quotes with backslash escapes for quotes, backslashes and control characters.
-pub(crate) fn go_quote(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '\u{7}' => out.push_str("\\a"),
-            '\u{8}' => out.push_str("\\b"),
-            '\u{c}' => out.push_str("\\f"),
-            '\u{b}' => out.push_str("\\v"),
-            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
-                out.push_str(&format!("\\x{:02x}", c as u32))
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
 }
 
 /// Neumaier-compensated addition, exactly as Prometheus' `kahanSumInc`.

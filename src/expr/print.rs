@@ -1,7 +1,7 @@
 //! Canonical PromQL text for a tree: `parse(&e.to_string()) == e` for every tree the parser
 //! produces. Hand-built trees print with whatever parentheses they need to mean the same.
 
-use std::fmt::{self, Write as _};
+use std::fmt;
 
 use super::ast::{AtModifier, BinOp, Cardinality, Expr, Grouping, UnaryOp, VectorSelector};
 use super::duration::format_duration;
@@ -263,29 +263,7 @@ pub fn format_number(v: f64) -> String {
     }
 }
 
-/// Double-quoted PromQL string with Go escapes for quotes, backslashes and control characters.
-pub fn quote(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
-                let _ = write!(out, "\\x{:02x}", c as u32);
-            }
-            c if c.is_control() => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
-}
+pub use crate::model::quote;
 
 /// Words the grammar never reads as a bare metric name.
 const RESERVED: [&str; 8] = [

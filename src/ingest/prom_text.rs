@@ -10,7 +10,9 @@ use std::fmt::Write as _;
 
 use super::series::{SeriesBuilder, check_body_len, too_many_samples};
 use super::{Decoded, DecodedSample, FamilyMetadata, IngestError, Limits, Location, MetricType};
-use crate::model::{METRIC_NAME, SampleValue, Timestamp};
+use crate::model::{
+    METRIC_NAME, SampleValue, Timestamp, is_legacy_label_name, is_legacy_metric_name,
+};
 
 /// Which text dialect a body is in; they differ in timestamps (ms vs s), types and `# EOF`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -649,21 +651,6 @@ pub fn encode_prom_text(samples: &[DecodedSample], out: &mut String) {
         write_float(out, *v);
         let _ = writeln!(out, " {ts}");
     }
-}
-
-/// `[a-zA-Z_:][a-zA-Z0-9_:]*`: metric names written without quotes.
-fn is_legacy_metric_name(s: &str) -> bool {
-    let b = s.as_bytes();
-    matches!(b.first(), Some(c) if c.is_ascii_alphabetic() || *c == b'_' || *c == b':')
-        && b.iter()
-            .all(|c| c.is_ascii_alphanumeric() || *c == b'_' || *c == b':')
-}
-
-/// `[a-zA-Z_][a-zA-Z0-9_]*`: label names written without quotes.
-fn is_legacy_label_name(s: &str) -> bool {
-    let b = s.as_bytes();
-    matches!(b.first(), Some(c) if c.is_ascii_alphabetic() || *c == b'_')
-        && b.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'_')
 }
 
 fn write_quoted(out: &mut String, s: &str) {

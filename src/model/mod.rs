@@ -5,7 +5,9 @@
 mod labels;
 mod matcher;
 
-pub use labels::{Label, Labels, LabelsBuilder, METRIC_NAME};
+pub use labels::{
+    Label, Labels, LabelsBuilder, METRIC_NAME, is_legacy_label_name, is_legacy_metric_name, quote,
+};
 pub use matcher::{MatchOp, Matcher, MatcherError};
 
 use std::sync::Arc;

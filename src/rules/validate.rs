@@ -10,7 +10,7 @@ use super::load::LoadOptions;
 use super::model::{AlertingRule, Group, RecordingRule, Rule, SourceLocation, TemplatePairs};
 use crate::expr::diag::line_col_at;
 use crate::expr::{Expr, ValueType};
-use crate::model::METRIC_NAME;
+use crate::model::{METRIC_NAME, is_legacy_metric_name};
 
 const GROUP_FIELDS: &[&str] = &[
     "name",
@@ -778,11 +778,4 @@ impl Cx<'_> {
             }
         }
     }
-}
-
-/// `[a-zA-Z_:][a-zA-Z0-9_:]*`: what Prometheus accepts as a recording rule name.
-fn is_legacy_metric_name(s: &str) -> bool {
-    let mut chars = s.chars();
-    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_' || c == ':')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':')
 }
