@@ -259,3 +259,65 @@ groups:
     })
     .await;
 }
+
+/// Kubernetes mounts a ConfigMap as `..data -> ..<timestamp>` with the visible files linking through
+/// `..data`, and updates it by swapping the `..data` symlink atomically; the swap must reload.
+#[cfg(unix)]
+#[tokio::test]
+async fn configmap_symlink_swap_and_sighup_reload() {
+    use std::os::unix::fs::symlink;
+    let dir = support::scratch_dir();
+    let rules = dir.join("rules");
+    let v1 = rules.join("..2026_11_24_v1");
+    let v2 = rules.join("..2026_11_24_v2");
+    std::fs::create_dir_all(&v1).unwrap();
+    std::fs::create_dir_all(&v2).unwrap();
+    std::fs::write(v1.join("load.yml"), RULES).unwrap();
+    std::fs::write(
+        v2.join("load.yml"),
+        RULES.replace("severity: warning", "severity: critical"),
+    )
+    .unwrap();
+    symlink("..2026_11_24_v1", rules.join("..data")).unwrap();
+    symlink("..data/load.yml", rules.join("load.yml")).unwrap();
+    let p = spawn(&dir, &rules);
+    let client = reqwest::Client::new();
+    let push_url = format!("{}/api/v1/import/prometheus", p.base);
+    let pusher = tokio::spawn(async move {
+        loop {
+            let _ = client
+                .post(&push_url)
+                .body("load{instance=\"a\"} 5\n")
+                .send()
+                .await;
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    });
+    wait_for(Duration::from_secs(10), "the alert to fire", || async {
+        firing_severity(&get(&p, "/api/v1/alerts").await).as_deref() == Some("warning")
+    })
+    .await;
+
+    // The swap: a new symlink renamed over `..data`, as the kubelet does it.
+    symlink("..2026_11_24_v2", rules.join("..data_tmp")).unwrap();
+    std::fs::rename(rules.join("..data_tmp"), rules.join("..data")).unwrap();
+    wait_for(Duration::from_secs(5), "the swapped rules to be live", || async {
+        firing_severity(&get(&p, "/api/v1/alerts").await).as_deref() == Some("critical")
+    })
+    .await;
+
+    // SIGHUP reloads although no file changed: the reload timestamp moves.
+    let before = get(&p, "/api/v1/status/reload").await["data"]["lastReload"].clone();
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let status = Command::new("kill")
+        .args(["-HUP", &p.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    wait_for(Duration::from_secs(5), "the SIGHUP reload", || async {
+        let s = get(&p, "/api/v1/status/reload").await;
+        s["data"]["lastReload"] != before && s["data"]["success"] == true
+    })
+    .await;
+    pusher.abort();
+}
