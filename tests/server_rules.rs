@@ -301,9 +301,13 @@ async fn configmap_symlink_swap_and_sighup_reload() {
     // The swap: a new symlink renamed over `..data`, as the kubelet does it.
     symlink("..2026_11_24_v2", rules.join("..data_tmp")).unwrap();
     std::fs::rename(rules.join("..data_tmp"), rules.join("..data")).unwrap();
-    wait_for(Duration::from_secs(5), "the swapped rules to be live", || async {
-        firing_severity(&get(&p, "/api/v1/alerts").await).as_deref() == Some("critical")
-    })
+    wait_for(
+        Duration::from_secs(5),
+        "the swapped rules to be live",
+        || async {
+            firing_severity(&get(&p, "/api/v1/alerts").await).as_deref() == Some("critical")
+        },
+    )
     .await;
 
     // SIGHUP reloads although no file changed: the reload timestamp moves.
