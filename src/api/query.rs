@@ -21,6 +21,7 @@ use super::{ApiError, Shared};
 use crate::eval::{EvalError, Outcome, Value as EvalValue};
 use crate::expr::{Expr, parse_and_check, parse_duration};
 use crate::model::{Labels, Matcher, SampleValue};
+use crate::store::Store;
 use crate::telemetry::metrics::QueryLabels;
 use crate::telemetry::time::parse_rfc3339_ms;
 
@@ -321,15 +322,28 @@ fn window(params: &Params) -> Result<(i64, i64), ApiError> {
     Ok((start, end))
 }
 
-/// Runs a metadata lookup on the blocking pool (it scans every shard).
-async fn blocking<T: Send + 'static>(
+/// Runs a metadata lookup once per `match[]` set on the blocking pool (it scans every shard) and
+/// returns the sorted union of the answers, as Prometheus unions `match[]` selectors.
+async fn union_per_set<T, F>(
     st: &Shared,
-    f: impl FnOnce(&Shared) -> T + Send + 'static,
-) -> Result<T, ApiError> {
+    sets: Vec<Vec<Matcher>>,
+    (start, end): (i64, i64),
+    lookup: F,
+) -> Result<BTreeSet<T>, ApiError>
+where
+    T: Ord + Send + 'static,
+    F: Fn(&Store, &[Matcher], i64, i64) -> Vec<T> + Send + 'static,
+{
     let st = Arc::clone(st);
-    tokio::task::spawn_blocking(move || f(&st))
-        .await
-        .map_err(|e| ApiError::internal(format!("lookup failed: {e}")))
+    tokio::task::spawn_blocking(move || {
+        let mut all = BTreeSet::new();
+        for m in &sets {
+            all.extend(lookup(&st.store, m, start, end));
+        }
+        all
+    })
+    .await
+    .map_err(|e| ApiError::internal(format!("lookup failed: {e}")))
 }
 
 /// `GET|POST /api/v1/series`.
@@ -344,13 +358,8 @@ pub async fn series(
     if sets.is_empty() {
         return Err(ApiError::bad_data("no match[] parameter provided"));
     }
-    let (start, end) = window(&params)?;
-    let found = blocking(&st, move |st| {
-        let mut all = BTreeSet::new();
-        for m in &sets {
-            all.extend(st.store.series(m, start, end));
-        }
-        all
+    let found = union_per_set(&st, sets, window(&params)?, |store, m, start, end| {
+        store.series(m, start, end)
     })
     .await?;
     let data: Vec<Value> = found.iter().map(metric_json).collect();
@@ -369,13 +378,8 @@ pub async fn labels(
     if sets.is_empty() {
         sets.push(Vec::new());
     }
-    let (start, end) = window(&params)?;
-    let names = blocking(&st, move |st| {
-        let mut all = BTreeSet::new();
-        for m in &sets {
-            all.extend(st.store.label_names(m, start, end));
-        }
-        all
+    let names = union_per_set(&st, sets, window(&params)?, |store, m, start, end| {
+        store.label_names(m, start, end)
     })
     .await?;
     Ok(success(
@@ -400,13 +404,8 @@ pub async fn label_values(
     if sets.is_empty() {
         sets.push(Vec::new());
     }
-    let (start, end) = window(&params)?;
-    let values = blocking(&st, move |st| {
-        let mut all = BTreeSet::new();
-        for m in &sets {
-            all.extend(st.store.label_values(&name, m, start, end));
-        }
-        all
+    let values = union_per_set(&st, sets, window(&params)?, move |store, m, start, end| {
+        store.label_values(&name, m, start, end)
     })
     .await?;
     Ok(success(
