@@ -406,19 +406,8 @@ mod tests {
     use crate::model::stale_nan;
     use crate::promqltest::script::{EvalKind, parse_script};
 
-    fn labels(s: &str) -> Result<Labels, String> {
-        let (name, rest) = s.split_once('{').unwrap_or((s, "}"));
-        let body = rest.strip_suffix('}').ok_or("no closing brace")?;
-        let mut pairs = vec![("__name__".to_string(), name.to_string())];
-        for p in body.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-            let (k, v) = p.split_once('=').ok_or("no =")?;
-            pairs.push((k.trim().to_string(), v.trim().trim_matches('"').to_string()));
-        }
-        Ok(Labels::from_pairs(pairs))
-    }
-
     fn eval(src: &str) -> Eval {
-        let mut s = parse_script(src, &labels);
+        let mut s = parse_script(src, &crate::promqltest::parse_labels);
         match s.commands.remove(0) {
             crate::promqltest::script::Command::Eval(e) => {
                 assert!(e.error.is_none(), "{:?}", e.error);
@@ -430,7 +419,7 @@ mod tests {
 
     fn sample(l: &str, v: f64) -> Sample {
         Sample {
-            labels: labels(l).unwrap(),
+            labels: crate::promqltest::parse_labels(l).unwrap(),
             t: 0,
             value: SampleValue::Float(v),
         }
@@ -509,7 +498,7 @@ mod tests {
         assert!(compare_instant(&ev, &Value::String("b".into())).is_err());
         let ev = eval("eval instant at 0 x\n  x{db=\"m\"} \"down\"\n");
         let s = Sample {
-            labels: labels("x{db=\"m\"}").unwrap(),
+            labels: crate::promqltest::parse_labels("x{db=\"m\"}").unwrap(),
             t: 0,
             value: SampleValue::Str("down".into()),
         };
@@ -529,7 +518,7 @@ mod tests {
         };
         let series = |pts: Vec<(i64, f64)>| {
             Value::Matrix(vec![Series {
-                labels: labels("{a=\"1\"}").unwrap(),
+                labels: crate::promqltest::parse_labels("{a=\"1\"}").unwrap(),
                 points: pts
                     .into_iter()
                     .map(|(t, v)| (t, SampleValue::Float(v)))

@@ -560,20 +560,8 @@ fn parse_expect_line(ev: &mut Eval, text: &str) -> Result<(), String> {
 mod tests {
     use super::*;
 
-    /// A stand-in for the expression parser's label parser: `name{a="b",...}` without escapes.
-    fn labels(s: &str) -> Result<Labels, String> {
-        let (name, rest) = s.split_once('{').unwrap_or((s, "}"));
-        let body = rest.strip_suffix('}').ok_or("no closing brace")?;
-        let mut pairs = vec![("__name__".to_string(), name.to_string())];
-        for p in body.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-            let (k, v) = p.split_once('=').ok_or("no =")?;
-            pairs.push((k.trim().to_string(), v.trim().trim_matches('"').to_string()));
-        }
-        Ok(Labels::from_pairs(pairs))
-    }
-
     fn parse(src: &str) -> Script {
-        parse_script(src, &labels)
+        parse_script(src, &crate::promqltest::parse_labels)
     }
 
     #[test]
