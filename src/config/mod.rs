@@ -1,7 +1,17 @@
-//! The `--config FILE` YAML for `klaxon serve`: bearer tokens and request limits.
+//! The `--config FILE` YAML for `klaxon serve`: bearer tokens, request limits, and alert
+//! delivery (an Alertmanager-compatible section plus klaxon's channels, escalation and
+//! correlation; see `delivery`).
 //!
 //! Unknown keys are rejected so a typo (`ingest_token:`) fails at start-up instead of silently
 //! leaving an endpoint open.
+
+pub mod compile;
+pub mod delivery;
+pub mod route;
+
+pub use compile::*;
+pub use delivery::*;
+pub use route::*;
 
 use std::path::{Path, PathBuf};
 
@@ -47,17 +57,38 @@ pub struct Config {
     pub auth: AuthConfig,
     /// Request size and query limits.
     pub limits: LimitsConfig,
+    /// Alertmanager's routing tree; every alert enters at the root.
+    pub route: Option<Route>,
+    /// Named sets of integrations.
+    pub receivers: Vec<Receiver>,
+    /// Mute targets while a matching source alert fires.
+    pub inhibit_rules: Vec<InhibitRule>,
+    /// Named time ranges for `mute_time_intervals` / `active_time_intervals`.
+    pub time_intervals: Vec<TimeIntervalSet>,
+    /// Deprecated top-level name for `time_intervals`.
+    pub mute_time_intervals: Vec<TimeIntervalSet>,
+    /// Glob patterns of Go template files with `define`d templates for messages.
+    pub templates: Vec<String>,
+    /// klaxon: the guide's simple channels, by name.
+    pub channels: std::collections::BTreeMap<String, ChannelConfig>,
+    /// klaxon: escalation chains.
+    pub escalation_policies: Vec<EscalationPolicy>,
+    /// klaxon: correlation of related alerts into incidents.
+    pub correlation: CorrelationConfig,
 }
 
 /// Process-wide identity that alert templates can show (Prometheus' `global.external_labels` and
 /// `--web.external-url`).
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
-#[serde(default, deny_unknown_fields)]
+#[serde(default)]
 pub struct GlobalConfig {
     /// `$externalLabels` in alert templates.
     pub external_labels: std::collections::BTreeMap<String, String>,
     /// `$externalURL` in alert templates: where people reach this klaxon.
     pub external_url: String,
+    /// Alertmanager's notification defaults (`resolve_timeout`, `smtp_*`, `slack_api_url`, ...).
+    #[serde(flatten)]
+    pub notify: NotifyGlobal,
 }
 
 /// Bearer tokens per endpoint class.
