@@ -2,8 +2,8 @@
 //! `receivers`, `inhibit_rules`, `time_intervals`, `templates`, the notification fields of
 //! `global`) plus klaxon's own `channels`, `escalation_policies`, `correlation` and rate limits.
 //!
-//! These are the types as written in YAML; `config::route` compiles the route tree and
-//! `Config::validate` checks cross references. Integrations klaxon does not implement
+//! These are the types as written in YAML; `Config::compile_delivery` (in `config::compile`)
+//! validates them and resolves defaults and cross references. Integrations klaxon does not implement
 //! (`pagerduty_configs`, `opsgenie_configs`, ...) are accepted and kept as opaque values so
 //! existing Alertmanager files load; alerts routed to them are counted as undeliverable.
 
@@ -26,8 +26,7 @@ impl Dur {
 impl<'de> Deserialize<'de> for Dur {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = String::deserialize(d)?;
-        let ms = crate::expr::parse_duration(&s)
-            .map_err(|e| serde::de::Error::custom(format!("invalid duration {s:?}: {e}")))?;
+        let ms = crate::expr::parse_duration(&s).map_err(serde::de::Error::custom)?;
         if ms < 0 {
             return Err(serde::de::Error::custom(format!(
                 "duration {s:?} must not be negative"
@@ -45,9 +44,52 @@ impl Serialize for Dur {
 
 /// A value that must never appear in logs, errors or API output (passwords, webhook URLs,
 /// tokens): `Debug`, `Display` and `Serialize` print `<secret>`.
-#[derive(Clone, PartialEq, Eq, Default, Deserialize)]
-#[serde(transparent)]
+#[derive(Clone, PartialEq, Eq, Default)]
 pub struct Secret(pub String);
+
+impl<'de> Deserialize<'de> for Secret {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(SecretVisitor)
+    }
+}
+
+/// Accepts any scalar: `password:` with no value is an empty secret (as in Alertmanager), and an
+/// all-digit password from `${SMTP_PASSWORD}` (typed as a number) is still a string.
+struct SecretVisitor;
+
+impl<'de> serde::de::Visitor<'de> for SecretVisitor {
+    type Value = Secret;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a string")
+    }
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Secret, E> {
+        Ok(Secret(v.to_string()))
+    }
+    fn visit_string<E: serde::de::Error>(self, v: String) -> Result<Secret, E> {
+        Ok(Secret(v))
+    }
+    fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Secret, E> {
+        Ok(Secret(v.to_string()))
+    }
+    fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Secret, E> {
+        Ok(Secret(v.to_string()))
+    }
+    fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Secret, E> {
+        Ok(Secret(v.to_string()))
+    }
+    fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<Secret, E> {
+        Ok(Secret(v.to_string()))
+    }
+    fn visit_unit<E: serde::de::Error>(self) -> Result<Secret, E> {
+        Ok(Secret::default())
+    }
+    fn visit_none<E: serde::de::Error>(self) -> Result<Secret, E> {
+        Ok(Secret::default())
+    }
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Secret, D::Error> {
+        d.deserialize_any(SecretVisitor)
+    }
+}
 
 impl Secret {
     /// The real value, for the one place that sends it.
@@ -78,6 +120,109 @@ impl Serialize for Secret {
     }
 }
 
+/// Debug for structs with an opaque `other` map: its values may be credentials of
+/// integrations klaxon does not implement (`routing_key`, `api_key`, oauth2 secrets), so only
+/// the keys are shown.
+macro_rules! debug_hiding_other {
+    ($ty:ident { $($field:ident),* $(,)? }) => {
+        impl fmt::Debug for $ty {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.debug_struct(stringify!($ty))
+                    $(.field(stringify!($field), &self.$field))*
+                    .field("other", &OpaqueKeys(&self.other))
+                    .finish()
+            }
+        }
+    };
+}
+
+struct OpaqueKeys<'a>(&'a BTreeMap<String, serde_json::Value>);
+
+impl fmt::Debug for OpaqueKeys<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map()
+            .entries(self.0.keys().map(|k| (k, OpaquePlaceholder)))
+            .finish()
+    }
+}
+
+/// A YAML value klaxon accepts but does not interpret (Alertmanager settings of features it
+/// does not implement); `Debug` hides it because it may hold credentials.
+#[derive(Clone, PartialEq, Default, Deserialize, Serialize)]
+#[serde(transparent)]
+pub struct Opaque(pub serde_json::Value);
+
+struct OpaquePlaceholder;
+
+impl fmt::Debug for OpaquePlaceholder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<opaque>")
+    }
+}
+
+impl fmt::Debug for Opaque {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<opaque>")
+    }
+}
+
+debug_hiding_other!(NotifyGlobal {
+    resolve_timeout,
+    smtp_from,
+    smtp_hello,
+    smtp_smarthost,
+    smtp_auth_username,
+    smtp_auth_password,
+    smtp_auth_password_file,
+    smtp_auth_identity,
+    smtp_auth_secret,
+    smtp_require_tls,
+    slack_api_url,
+    slack_api_url_file,
+    http_config
+});
+
+debug_hiding_other!(HttpConfig {
+    basic_auth,
+    authorization,
+    bearer_token,
+    http_headers,
+    proxy_url,
+    follow_redirects,
+    tls_config
+});
+
+debug_hiding_other!(TlsConfig {
+    insecure_skip_verify
+});
+
+debug_hiding_other!(Receiver {
+    name,
+    email_configs,
+    slack_configs,
+    webhook_configs,
+    rate_limit
+});
+
+debug_hiding_other!(SlackConfig {
+    send_resolved,
+    api_url,
+    api_url_file,
+    http_config,
+    channel,
+    username,
+    color,
+    title,
+    title_link,
+    pretext,
+    text,
+    fallback,
+    icon_emoji,
+    icon_url,
+    image_url,
+    thumb_url
+});
+
 /// Either a YAML list of strings or one comma-separated string (`ALERT_TO_EMAILS=a@x,b@y`).
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
 #[serde(transparent)]
@@ -107,7 +252,7 @@ impl<'de> Deserialize<'de> for StringList {
 
 /// Alertmanager's `global` notification defaults (klaxon's own `external_labels` /
 /// `external_url` live beside them in `config::GlobalConfig`).
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[derive(Clone, PartialEq, Deserialize, Serialize)]
 #[serde(default)]
 pub struct NotifyGlobal {
     /// An alert posted without `endsAt` is resolved this long after its last update.
@@ -163,7 +308,7 @@ impl Default for NotifyGlobal {
 }
 
 /// Alertmanager's `http_config`: headers and auth for outgoing requests.
-#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
+#[derive(Clone, PartialEq, Default, Deserialize, Serialize)]
 #[serde(default)]
 pub struct HttpConfig {
     /// `Authorization: Basic`.
@@ -229,7 +374,7 @@ pub enum HeaderValue {
 }
 
 /// TLS client settings.
-#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
+#[derive(Clone, PartialEq, Default, Deserialize, Serialize)]
 #[serde(default)]
 pub struct TlsConfig {
     /// Skip certificate verification.
@@ -269,13 +414,15 @@ pub struct Route {
     pub active_time_intervals: Vec<String>,
     /// klaxon: escalation policy for alerts that end at this route.
     pub escalation: Option<String>,
+    /// Alertmanager's route labels for notification templates; inherited, overridable.
+    pub labels: BTreeMap<String, String>,
     /// Child routes, tried in order.
     pub routes: Vec<Route>,
 }
 
 /// A named set of integrations.
-#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
-#[serde(default)]
+#[derive(Clone, PartialEq, Default, Deserialize, Serialize)]
+#[serde(default, from = "RawReceiver")]
 pub struct Receiver {
     /// Unique name routes refer to.
     pub name: String,
@@ -288,13 +435,93 @@ pub struct Receiver {
     /// klaxon: rate limit shared by every integration of this receiver.
     pub rate_limit: Option<RateLimit>,
     /// Integrations klaxon does not implement (`pagerduty_configs`, ...), kept opaque.
-    #[serde(flatten, skip_serializing)]
+    #[serde(skip_serializing)]
     pub other: BTreeMap<String, serde_json::Value>,
+}
+
+/// Alertmanager integration lists klaxon accepts but does not implement.
+pub const UNSUPPORTED_INTEGRATIONS: &[&str] = &[
+    "discord_configs",
+    "incidentio_configs",
+    "jira_configs",
+    "mattermost_configs",
+    "msteams_configs",
+    "msteamsv2_configs",
+    "opsgenie_configs",
+    "pagerduty_configs",
+    "pushover_configs",
+    "rocketchat_configs",
+    "sns_configs",
+    "telegram_configs",
+    "victorops_configs",
+    "webex_configs",
+    "wechat_configs",
+];
+
+/// A receiver as written: every Alertmanager integration key is known, anything else is an
+/// error naming the key.
+#[derive(Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct RawReceiver {
+    name: String,
+    email_configs: Vec<EmailConfig>,
+    slack_configs: Vec<SlackConfig>,
+    webhook_configs: Vec<WebhookConfig>,
+    rate_limit: Option<RateLimit>,
+    discord_configs: Option<serde_json::Value>,
+    incidentio_configs: Option<serde_json::Value>,
+    jira_configs: Option<serde_json::Value>,
+    mattermost_configs: Option<serde_json::Value>,
+    msteams_configs: Option<serde_json::Value>,
+    msteamsv2_configs: Option<serde_json::Value>,
+    opsgenie_configs: Option<serde_json::Value>,
+    pagerduty_configs: Option<serde_json::Value>,
+    pushover_configs: Option<serde_json::Value>,
+    rocketchat_configs: Option<serde_json::Value>,
+    sns_configs: Option<serde_json::Value>,
+    telegram_configs: Option<serde_json::Value>,
+    victorops_configs: Option<serde_json::Value>,
+    webex_configs: Option<serde_json::Value>,
+    wechat_configs: Option<serde_json::Value>,
+}
+
+impl From<RawReceiver> for Receiver {
+    fn from(r: RawReceiver) -> Self {
+        let other = [
+            ("discord_configs", r.discord_configs),
+            ("incidentio_configs", r.incidentio_configs),
+            ("jira_configs", r.jira_configs),
+            ("mattermost_configs", r.mattermost_configs),
+            ("msteams_configs", r.msteams_configs),
+            ("msteamsv2_configs", r.msteamsv2_configs),
+            ("opsgenie_configs", r.opsgenie_configs),
+            ("pagerduty_configs", r.pagerduty_configs),
+            ("pushover_configs", r.pushover_configs),
+            ("rocketchat_configs", r.rocketchat_configs),
+            ("sns_configs", r.sns_configs),
+            ("telegram_configs", r.telegram_configs),
+            ("victorops_configs", r.victorops_configs),
+            ("webex_configs", r.webex_configs),
+            ("wechat_configs", r.wechat_configs),
+        ]
+        .into_iter()
+        .filter_map(|(k, v)| Some((k.to_string(), v?)))
+        .filter(|(_, v)| !v.is_null())
+        .collect();
+        Receiver {
+            name: r.name,
+            email_configs: r.email_configs,
+            slack_configs: r.slack_configs,
+            webhook_configs: r.webhook_configs,
+            rate_limit: r.rate_limit,
+            other,
+        }
+    }
 }
 
 /// Alertmanager's `email_configs` entry.
 #[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct EmailConfig {
     /// Notify when alerts resolve (default false for email, as in Alertmanager).
     pub send_resolved: Option<bool>,
@@ -314,8 +541,17 @@ pub struct EmailConfig {
     pub auth_password_file: String,
     /// SMTP AUTH identity.
     pub auth_identity: String,
+    /// SMTP CRAM-MD5 secret (accepted, not used).
+    pub auth_secret: Secret,
+    /// File holding the CRAM-MD5 secret (accepted, not used).
+    pub auth_secret_file: String,
     /// Require STARTTLS (unless port 465, which is implicit TLS).
     pub require_tls: Option<bool>,
+    /// Use TLS from the first byte whatever the port.
+    pub force_implicit_tls: Option<bool>,
+    /// Alertmanager's mail threading settings (accepted, not used).
+    #[serde(skip_serializing)]
+    pub threading: Option<Opaque>,
     /// TLS settings.
     pub tls_config: Option<TlsConfig>,
     /// Extra headers; `Subject` overrides the default subject template.
@@ -327,10 +563,10 @@ pub struct EmailConfig {
 }
 
 /// Alertmanager's `slack_configs` entry.
-#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
+#[derive(Clone, PartialEq, Default, Deserialize, Serialize)]
 #[serde(default)]
 pub struct SlackConfig {
-    /// Notify when alerts resolve (default true).
+    /// Notify when alerts resolve (default false, as in Alertmanager).
     pub send_resolved: Option<bool>,
     /// Incoming-webhook URL; `global.slack_api_url` when empty.
     pub api_url: Secret,
@@ -369,7 +605,7 @@ pub struct SlackConfig {
 
 /// Alertmanager's `webhook_configs` entry plus klaxon's headers and templated body.
 #[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct WebhookConfig {
     /// Notify when alerts resolve (default true).
     pub send_resolved: Option<bool>,
@@ -459,7 +695,7 @@ pub struct ChannelConfig {
     pub smtp_host: Option<String>,
     /// Email: SMTP port (465 = implicit TLS, else STARTTLS when `tls`).
     pub smtp_port: Option<u16>,
-    /// Email: SMTP AUTH user.
+    /// Email: SMTP AUTH user; Slack: the bot's display name.
     pub username: Option<String>,
     /// Email: SMTP AUTH password.
     pub password: Option<Secret>,
@@ -479,7 +715,7 @@ pub struct ChannelConfig {
     pub headers: BTreeMap<String, Secret>,
     /// Webhook: Go-template body.
     pub body: Option<String>,
-    /// Notify when alerts resolve (default true).
+    /// Notify when alerts resolve (default true for channels).
     pub send_resolved: Option<bool>,
     /// Rate limit for this channel (defaults: slack 1/s burst 5, email 30/min).
     pub rate_limit: Option<RateLimit>,

@@ -1,18 +1,29 @@
 //! The `--config FILE` YAML for `klaxon serve`: bearer tokens, request limits, and alert
 //! delivery (an Alertmanager-compatible section plus klaxon's channels, escalation and
-//! correlation; see `delivery`).
+//! correlation; see `delivery`). Reference: `docs/configuration.md`.
 //!
-//! Unknown keys are rejected so a typo (`ingest_token:`) fails at start-up instead of silently
-//! leaving an endpoint open.
+//! Loading is parse (`yaml`: a spanned tree) → `${VAR}` interpolation of string values
+//! (`interpolate`) → typed deserialization → validation and `compile_delivery`. Unknown keys
+//! are rejected so a typo (`ingest_token:`) fails at start-up instead of silently leaving an
+//! endpoint open, and every error names its place: `file:line:column: yaml.path: message`.
 
 pub mod compile;
 pub mod delivery;
+mod glob;
+pub mod interpolate;
+pub mod matchers;
 pub mod route;
+pub mod timeinterval;
+pub(crate) mod yaml;
 
 pub use compile::*;
 pub use delivery::*;
+pub use interpolate::{EnvLookup, InterpolateError, Interpolated, interpolate, process_env};
+pub use matchers::{MatcherParseError, parse_matcher, parse_matchers};
 pub use route::*;
+pub use timeinterval::{CompiledInterval, TimeIntervalError};
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
@@ -45,6 +56,33 @@ pub enum ConfigError {
         /// What is wrong.
         message: String,
     },
+    /// A problem at a known place: `file:line:column: yaml.path: message`.
+    #[error("{path}:{line}:{column}: {message}")]
+    Located {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line.
+        line: usize,
+        /// 1-based column.
+        column: usize,
+        /// The YAML path (`route.routes[1].receiver`) and what is wrong there.
+        message: String,
+    },
+}
+
+/// Where a configuration came from and what `${VAR}` interpolation found; not part of the YAML.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ConfigSource {
+    /// The file (for messages and relative `templates:` / `*_file` paths); `None` in memory.
+    pub path: Option<PathBuf>,
+    /// Variables that were unset or empty, by the YAML path of the value that referenced them
+    /// (`channels.slack.webhook_url` → `[SLACK_WEBHOOK_URL]`), so channels can say why they are
+    /// unconfigured.
+    pub missing_env: BTreeMap<String, Vec<String>>,
+    /// Where each YAML path starts (line, column), for placing validation errors.
+    positions: BTreeMap<String, (usize, usize)>,
+    /// Values substituted from the environment, scrubbed from every error message.
+    redactions: Vec<Secret>,
 }
 
 /// The whole configuration file.
@@ -75,6 +113,12 @@ pub struct Config {
     pub escalation_policies: Vec<EscalationPolicy>,
     /// klaxon: correlation of related alerts into incidents.
     pub correlation: CorrelationConfig,
+    /// Alertmanager's tracing settings: accepted so Alertmanager files load, not used.
+    #[serde(skip_serializing)]
+    pub tracing: Option<Opaque>,
+    /// Provenance and interpolation results (never read from YAML).
+    #[serde(skip)]
+    pub source: ConfigSource,
 }
 
 /// Process-wide identity that alert templates can show (Prometheus' `global.external_labels` and
@@ -130,26 +174,138 @@ impl Default for LimitsConfig {
 }
 
 impl Config {
-    /// Parses configuration text; `path` is only used in error messages.
+    /// Parses configuration text with `${VAR}` taken from the process environment; `path` names
+    /// the file in messages and anchors relative paths.
     pub fn from_yaml(text: &str, path: &Path) -> Result<Config, ConfigError> {
-        if text.trim().is_empty() {
-            return Ok(Config::default());
-        }
-        let cfg: Config = serde_saphyr::from_str(text).map_err(|e| ConfigError::Parse {
-            path: path.to_path_buf(),
-            message: e.to_string(),
-        })?;
+        Config::from_yaml_with_env(text, path, &process_env)
+    }
+
+    /// Parses configuration text, interpolating `${VAR}` / `${VAR:-default}` through `env`, and
+    /// validates all of it (including `compile_delivery`), so an invalid file never starts.
+    pub fn from_yaml_with_env(
+        text: &str,
+        path: &Path,
+        env: EnvLookup<'_>,
+    ) -> Result<Config, ConfigError> {
+        let mut cfg = Config::parse_with_env(text, path, env)?;
+        cfg.source.path = Some(path.to_path_buf());
         cfg.validate(path)?;
+        cfg.compile_delivery()?;
         Ok(cfg)
     }
 
-    /// Reads and parses the configuration file.
+    fn parse_with_env(text: &str, path: &Path, env: EnvLookup<'_>) -> Result<Config, ConfigError> {
+        let mut source = ConfigSource {
+            path: Some(path.to_path_buf()),
+            ..ConfigSource::default()
+        };
+        let de_err = |e: yaml::DeError, redactions: &[Secret]| {
+            let message = interpolate::redact(&e.message, redactions);
+            match e.at {
+                Some((yaml_path, line, column)) if line > 0 => ConfigError::Located {
+                    path: path.to_path_buf(),
+                    line,
+                    column,
+                    message: if yaml_path.is_empty() {
+                        message
+                    } else {
+                        format!("{yaml_path}: {message}")
+                    },
+                },
+                Some((yaml_path, _, _)) if !yaml_path.is_empty() => ConfigError::Parse {
+                    path: path.to_path_buf(),
+                    message: format!("{yaml_path}: {message}"),
+                },
+                _ => ConfigError::Parse {
+                    path: path.to_path_buf(),
+                    message,
+                },
+            }
+        };
+        let Some(mut root) = yaml::parse(text).map_err(|e| de_err(e, &[]))? else {
+            return Ok(Config {
+                source,
+                ..Config::default()
+            });
+        };
+        match root.value {
+            yaml::YValue::Null => {
+                return Ok(Config {
+                    source,
+                    ..Config::default()
+                });
+            }
+            yaml::YValue::Map(_) => {}
+            _ => {
+                return Err(ConfigError::Located {
+                    path: path.to_path_buf(),
+                    line: root.line.max(1),
+                    column: root.column.max(1),
+                    message: format!(
+                        "the file must be a YAML mapping of sections (global, route, receivers, \
+                         channels, ...), found {}",
+                        root.kind()
+                    ),
+                });
+            }
+        }
+        let mut report = yaml::InterpolationReport::default();
+        root.interpolate(env, &mut report)
+            .map_err(|e| de_err(e, &report.substituted))?;
+        root.positions(&mut source.positions);
+        source.missing_env = report.missing;
+        source.redactions = report.substituted;
+        let mut cfg: Config = yaml::from_node(&root).map_err(|e| de_err(e, &source.redactions))?;
+        cfg.source = source;
+        Ok(cfg)
+    }
+
+    /// Reads and parses the configuration file (`${VAR}` from the process environment).
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        Config::load_with_env(path, &process_env)
+    }
+
+    /// Reads and parses the configuration file, interpolating through `env`.
+    pub fn load_with_env(path: &Path, env: EnvLookup<'_>) -> Result<Config, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
             path: path.to_path_buf(),
             source,
         })?;
-        Config::from_yaml(&text, path)
+        Config::from_yaml_with_env(&text, path, env)
+    }
+
+    /// An error at a YAML path, placed at the path's (or its nearest parent's) line and column,
+    /// scrubbed of interpolated values.
+    pub(crate) fn located(&self, yaml_path: &str, message: &str) -> ConfigError {
+        let file = self.source.path.clone().unwrap_or_default();
+        let message = interpolate::redact(message, &self.source.redactions);
+        let text = if yaml_path.is_empty() {
+            message
+        } else {
+            format!("{yaml_path}: {message}")
+        };
+        let mut p = yaml_path;
+        loop {
+            if let Some(&(line, column)) = self.source.positions.get(p)
+                && line > 0
+            {
+                return ConfigError::Located {
+                    path: file,
+                    line,
+                    column,
+                    message: text,
+                };
+            }
+            match p.rfind(['.', '[']) {
+                Some(i) => p = &p[..i],
+                None if !p.is_empty() => p = "",
+                None => break,
+            }
+        }
+        ConfigError::Invalid {
+            path: file,
+            message: text,
+        }
     }
 
     fn validate(&self, path: &Path) -> Result<(), ConfigError> {
@@ -195,15 +351,40 @@ mod tests {
     #[test]
     fn rejects_unknown_keys() {
         let e = Config::from_yaml("auth:\n  ingest_token: [a]\n", Path::new("x.yml"));
-        assert!(matches!(e, Err(ConfigError::Parse { .. })), "{e:?}");
+        assert!(
+            matches!(e, Err(ConfigError::Located { line: 2, .. })),
+            "{e:?}"
+        );
         assert!(Config::from_yaml("bogus: 1\n", Path::new("x.yml")).is_err());
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn arbitrary_text_never_panics(s in "\\PC{0,200}") {
+            let _ = Config::from_yaml_with_env(&s, Path::new("x.yml"), &|_| None);
+        }
+
+        #[test]
+        fn config_like_text_never_panics(
+            s in r"(route|receivers|channels|global|\$\{A:-1\}|\$\{|\$\$|: |- |\n  |\[|\]|\{|\}|'|\x22|match_re|x|0)*"
+        ) {
+            let env = |n: &str| (n == "A").then(|| "a: b\n- c".to_string());
+            let _ = Config::from_yaml_with_env(&s, Path::new("x.yml"), &env);
+        }
     }
 
     #[test]
     fn empty_file_is_default() {
-        assert_eq!(
-            Config::from_yaml("", Path::new("x")).unwrap(),
-            Config::default()
-        );
+        for text in ["", "# only a comment\n", "~\n"] {
+            let c = Config::from_yaml(text, Path::new("x")).unwrap();
+            assert_eq!(c.source.path.as_deref(), Some(Path::new("x")));
+            assert_eq!(
+                Config {
+                    source: ConfigSource::default(),
+                    ..c
+                },
+                Config::default()
+            );
+        }
     }
 }

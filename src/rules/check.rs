@@ -20,11 +20,36 @@ pub enum GraphFormat {
 /// exit 0 when there are no errors.
 pub fn run_check(paths: &[PathBuf], config: Option<&Path>, graph: Option<GraphFormat>) -> ExitCode {
     // The config file is validated with the same loader `klaxon serve` uses; an invalid one fails the check.
-    let config_error = config.and_then(|c| crate::config::Config::load(c).err());
-    if let Some(e) = &config_error {
+    let loaded = config.map(crate::config::Config::load);
+    let config_error = match &loaded {
+        Some(Err(e)) => Some(e),
+        _ => None,
+    };
+    if let Some(e) = config_error {
         eprintln!("error: {e}");
     }
+    if let (Some(Ok(cfg)), Some(path)) = (&loaded, config) {
+        // Channels without their settings still load (alerts for them are kept and counted);
+        // say which, so a missing variable is noticed before deploying.
+        if let Ok(delivery) = cfg.compile_delivery() {
+            for (id, why) in delivery.unconfigured() {
+                eprintln!("warning: {}: {id}: unconfigured: {why}", path.display());
+            }
+        }
+    }
     let default_paths = [PathBuf::from("rules")];
+    // `klaxon check --config FILE` alone checks the config, plus `rules/` when there is one.
+    let config_only = paths.is_empty() && config.is_some() && !default_paths[0].exists();
+    if config_only {
+        let mut out = std::io::stdout().lock();
+        return if config_error.is_none() {
+            let _ = writeln!(out, "config ok");
+            ExitCode::SUCCESS
+        } else {
+            let _ = writeln!(out, "config: 1 errors");
+            ExitCode::FAILURE
+        };
+    }
     let paths = if paths.is_empty() {
         &default_paths[..]
     } else {
