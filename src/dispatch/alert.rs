@@ -102,6 +102,17 @@ impl Alert {
     }
 }
 
+/// Delivery settings a rule declares for its alerts, looked up by `alertname`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct RuleMeta {
+    /// `channels: [email, slack]`: receivers built from the config's `channels:` section.
+    pub channels: Vec<String>,
+    /// `escalation: NAME`.
+    pub escalation: Option<String>,
+    /// `depends_on: [alertname]`: causes whose firing makes this alert a symptom.
+    pub depends_on: Vec<String>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
