@@ -26,7 +26,8 @@ pub enum FuncError {
 pub trait Functions {
     /// Whether `name` is a function (checked at parse time, like Go).
     fn has(&self, name: &str) -> bool;
-    /// Calls `name` with evaluated arguments.
+    /// Calls `name` with evaluated arguments (which may be [`Value::Object`]s: use
+    /// [`Value::plain`] where the methods do not matter).
     fn call(&self, name: &str, args: &[Value]) -> Result<Value, FuncError>;
     /// Extra execution steps charged per call of `name` (e.g. for queries); default 0.
     fn cost(&self, _name: &str) -> u64 {
@@ -236,6 +237,7 @@ impl Exec<'_> {
 
     fn range(&mut self, dot: &Value, c: &super::parse::Control, ctx: &str) -> R<Flow> {
         let v = self.eval_pipe(dot, &c.pipe, false)?;
+        let v = v.plain().clone();
         let len = match &v {
             Value::List(l) => l.len() as i64,
             Value::Map(m) => m.len() as i64,
@@ -345,9 +347,42 @@ impl Exec<'_> {
             .ok_or_else(|| err(cmd.pos, &cmd.text, format!("undefined variable: {name}")))
     }
 
+    /// Calls method `name` of `recv` when `recv` is an object with that method.
+    fn method(&self, cmd: &Cmd, recv: &Value, name: &str, args: &[Value]) -> R<Option<Value>> {
+        let Value::Object(o) = recv else {
+            return Ok(None);
+        };
+        if !o.methods.has(name) {
+            return Ok(None);
+        }
+        match o.methods.call(&o.inner, name, args) {
+            Ok(v) => Ok(Some(v)),
+            Err(FuncError::Call(m)) => Err(err(
+                cmd.pos,
+                &cmd.text,
+                format!("error calling {name}: {m}"),
+            )),
+            Err(FuncError::Raw(m)) => Err(err(cmd.pos, &cmd.text, m)),
+        }
+    }
+
     fn fields(&self, cmd: &Cmd, mut v: Value, fields: &[String]) -> R<Value> {
         for f in fields {
+            if let Some(r) = self.method(cmd, &v, f, &[])? {
+                v = r;
+                continue;
+            }
             v = match &v {
+                Value::Object(o) => match o.inner.plain() {
+                    Value::Map(m) => m.get(f).cloned().unwrap_or_else(|| o.methods.missing_key()),
+                    _ => {
+                        return Err(err(
+                            cmd.pos,
+                            &cmd.text,
+                            format!("can't evaluate field {f} in type {}", o.type_name),
+                        ));
+                    }
+                },
                 Value::Map(m) => m.get(f).cloned().unwrap_or(Value::Missing),
                 Value::Struct(s) => match s.fields.iter().find(|(n, _)| n == f) {
                     Some((_, v)) => v.clone(),
@@ -387,6 +422,11 @@ impl Exec<'_> {
             return self.call(dot, cmd, name, &cmd.args[1..], fin);
         }
         if cmd.args.len() > 1 || fin.is_some() {
+            // `.Labels.Remove .Names`: the last field of the chain may be a method taking
+            // the command's remaining arguments (Go's evalFieldChain).
+            if let Some(v) = self.method_call(dot, cmd, first, fin.clone())? {
+                return Ok(v);
+            }
             return Err(err(
                 cmd.pos,
                 &cmd.text,
@@ -397,6 +437,37 @@ impl Exec<'_> {
             return Err(err(cmd.pos, &cmd.text, "nil is not a command"));
         }
         self.eval_arg(dot, cmd, first)
+    }
+
+    /// Evaluates `first` (a field chain) up to its last field and, when the receiver has a
+    /// method of that name, calls it with the command's other arguments and `fin`.
+    fn method_call(
+        &mut self,
+        dot: &Value,
+        cmd: &Cmd,
+        first: &Arg,
+        fin: Option<Value>,
+    ) -> R<Option<Value>> {
+        let (base, chain) = match first {
+            Arg::Field(f) if !f.is_empty() => (dot.clone(), f),
+            Arg::Var(name, f) if !f.is_empty() => (self.var(cmd, name)?, f),
+            Arg::Pipe(p, f) if !f.is_empty() => (self.eval_pipe(dot, p, true)?, f),
+            _ => return Ok(None),
+        };
+        let (last, init) = chain.split_last().expect("non-empty chain");
+        let recv = self.fields(cmd, base, init)?;
+        let Value::Object(o) = &recv else {
+            return Ok(None);
+        };
+        if !o.methods.has(last) {
+            return Ok(None);
+        }
+        let mut vals = Vec::with_capacity(cmd.args.len());
+        for a in &cmd.args[1..] {
+            vals.push(self.eval_arg(dot, cmd, a)?);
+        }
+        vals.extend(fin);
+        self.method(cmd, &recv, last, &vals)
     }
 
     fn eval_arg(&mut self, dot: &Value, cmd: &Cmd, arg: &Arg) -> R<Value> {
@@ -456,6 +527,23 @@ impl Exec<'_> {
             vals.push(f);
         }
         let r = if BUILTINS.contains(&name) {
+            // Builtins see plain values; the printing ones see Go's `String()` of objects.
+            let printing = matches!(
+                name,
+                "print" | "printf" | "println" | "html" | "js" | "urlquery"
+            );
+            if vals.iter().any(|v| matches!(v, Value::Object(_))) {
+                vals = vals
+                    .iter()
+                    .map(|v| {
+                        if printing {
+                            v.printable()
+                        } else {
+                            v.plain().clone()
+                        }
+                    })
+                    .collect();
+            }
             builtin(name, &vals)
         } else {
             self.steps = self.steps.saturating_add(self.funcs.cost(name));

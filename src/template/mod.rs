@@ -55,7 +55,7 @@ pub use funcs::{
 };
 pub use gofmt::{format_g, sprintf};
 pub use parse::Tree;
-pub use value::{Struct, Value};
+pub use value::{Methods, Object, Struct, Value};
 
 /// Definitions Prometheus prepends to every alert label/annotation template.
 pub const ALERT_TEMPLATE_DEFS: &str = "{{$labels := .Labels}}{{$externalLabels := .ExternalLabels}}{{$externalURL := .ExternalURL}}{{$value := .Value}}";

@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use super::exec::FuncError;
 use super::gofmt;
 
 /// A dynamically typed template value (Go's `reflect.Value`, restricted to what templates see).
@@ -26,6 +27,48 @@ pub enum Value {
     Map(Arc<BTreeMap<String, Value>>),
     /// A Go struct (type name, fields in declaration order); a missing field is an error.
     Struct(Arc<Struct>),
+    /// A value of a named Go type with methods (Alertmanager's `KV.SortedPairs`,
+    /// `Alerts.Firing`, `time.Time.Format`): behaves as its inner value, except that field
+    /// access tries the methods first and printing uses its `String` method when it has one.
+    Object(Arc<Object>),
+}
+
+/// The methods of a named Go type, for [`Value::Object`].
+pub trait Methods: Send + Sync + std::fmt::Debug {
+    /// Whether the type has a method `name`.
+    fn has(&self, name: &str) -> bool;
+
+    /// Calls method `name` (one [`Methods::has`] confirmed) on `recv`, the object's inner
+    /// value, with evaluated `args`.
+    fn call(&self, recv: &Value, name: &str, args: &[Value]) -> Result<Value, FuncError>;
+
+    /// Go's `String()` of the value, when the type implements `fmt.Stringer`.
+    fn go_string(&self, _recv: &Value) -> Option<String> {
+        None
+    }
+
+    /// What a missing key yields when the inner value is a map (Go's `missingkey` option:
+    /// [`Value::Missing`] by default, `""` for `missingkey=zero` on `map[string]string`).
+    fn missing_key(&self) -> Value {
+        Value::Missing
+    }
+}
+
+/// A value with methods: its Go type name, the underlying value and the method set.
+#[derive(Debug, Clone)]
+pub struct Object {
+    /// Go type name for errors and `%T` (e.g. `template.KV`).
+    pub type_name: String,
+    /// The underlying map, list, string...
+    pub inner: Value,
+    /// The type's methods.
+    pub methods: Arc<dyn Methods>,
+}
+
+impl PartialEq for Object {
+    fn eq(&self, other: &Self) -> bool {
+        self.type_name == other.type_name && self.inner == other.inner
+    }
 }
 
 /// A Go struct value: its type name (as Go prints it in errors) and its fields in order.
@@ -63,9 +106,39 @@ impl Value {
         }))
     }
 
+    /// An object of Go type `type_name` over `inner` with `methods`.
+    pub fn object(type_name: &str, inner: Value, methods: Arc<dyn Methods>) -> Self {
+        Value::Object(Arc::new(Object {
+            type_name: type_name.to_string(),
+            inner,
+            methods,
+        }))
+    }
+
+    /// The value without its methods (an object's inner value; anything else as is).
+    pub fn plain(&self) -> &Value {
+        match self {
+            Value::Object(o) => o.inner.plain(),
+            v => v,
+        }
+    }
+
+    /// The value as Go's `fmt` would see it: an object with a `String` method becomes that
+    /// string, any other object its inner value.
+    pub fn printable(&self) -> Value {
+        match self {
+            Value::Object(o) => match o.methods.go_string(&o.inner) {
+                Some(s) => Value::str(s),
+                None => o.inner.printable(),
+            },
+            v => v.clone(),
+        }
+    }
+
     /// Go's type name for error messages (`%T`).
     pub fn type_name(&self) -> String {
         match self {
+            Value::Object(o) => o.type_name.clone(),
             Value::Missing | Value::Nil => "<nil>".into(),
             Value::Bool(_) => "bool".into(),
             Value::Int(_) => "int".into(),
@@ -94,6 +167,7 @@ impl Value {
             Value::List(l) => !l.is_empty(),
             Value::Map(m) => !m.is_empty(),
             Value::Struct(_) => true,
+            Value::Object(o) => o.inner.truthy(),
         }
     }
 
@@ -141,6 +215,10 @@ impl Value {
                 }
                 out.push('}');
             }
+            Value::Object(o) => match o.methods.go_string(&o.inner) {
+                Some(s) => out.push_str(&s),
+                None => o.inner.write_go(out),
+            },
         }
     }
 
