@@ -407,6 +407,43 @@ impl GroupRunner {
         report
     }
 
+    /// Prometheus' `sendAlerts`: every firing alert not sent within `resend_delay_ms`, and every
+    /// alert resolved since its last send, as delivery alerts; marks them sent with a validity of
+    /// four evaluation intervals (or resend delays), so a missed evaluation does not resolve them.
+    pub fn alerts_to_send(
+        &mut self,
+        ts: i64,
+        resend_delay_ms: i64,
+        external_url: &str,
+    ) -> Vec<crate::dispatch::Alert> {
+        let delta = self.group.interval_ms.max(resend_delay_ms);
+        let mut out = Vec::new();
+        for (rule, rt) in self.group.rules.iter().zip(self.rules.iter_mut()) {
+            let (Rule::Alerting(rule), Some(state)) = (rule, rt.alerts.as_mut()) else {
+                continue;
+            };
+            let due: Vec<_> = state
+                .alerts()
+                .filter(|a| needs_sending(a, ts, resend_delay_ms))
+                .cloned()
+                .collect();
+            for a in due {
+                let valid_until = ts + 4 * delta;
+                state.mark_sent(&a.labels, ts, valid_until);
+                out.push(crate::dispatch::Alert {
+                    labels: a.labels.clone(),
+                    annotations: Labels::from_pairs(a.annotations.iter()),
+                    starts_at: a.fired_at.unwrap_or(a.active_at),
+                    ends_at: a.resolved_at.unwrap_or(valid_until),
+                    generator_url: generator_url(external_url, &rule.expr_text),
+                    updated_at: ts,
+                    timeout: false,
+                });
+            }
+        }
+        out
+    }
+
     /// Writes stale markers at `ts` for every series the group wrote last time (group removed).
     pub fn mark_all_stale(&mut self, ts: i64, store: &Store) {
         for rt in &mut self.rules {
@@ -415,6 +452,42 @@ impl GroupRunner {
             }
         }
     }
+}
+
+/// Prometheus' `needsSending`: firing alerts every resend delay, resolved ones once more.
+fn needs_sending(a: &crate::alert::ActiveAlert, ts: i64, resend_delay_ms: i64) -> bool {
+    if a.state == crate::alert::AlertState::Pending {
+        return false;
+    }
+    if a.state == crate::alert::AlertState::Inactive && a.resolved_at.is_none() {
+        return false;
+    }
+    let last = a.last_sent_at;
+    if let (Some(resolved), Some(sent)) = (a.resolved_at, last)
+        && resolved > sent
+    {
+        return true;
+    }
+    match last {
+        None => true,
+        Some(sent) => sent + resend_delay_ms < ts,
+    }
+}
+
+/// Prometheus' generator URL: the expression in the graph page of `external_url`.
+pub fn generator_url(external_url: &str, expr: &str) -> String {
+    let mut enc = String::with_capacity(expr.len() * 3);
+    for b in expr.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            enc.push(b as char);
+        } else {
+            enc.push_str(&format!("%{b:02X}"));
+        }
+    }
+    format!(
+        "{}/graph?g0.expr={enc}&g0.tab=1",
+        external_url.trim_end_matches('/')
+    )
 }
 
 /// Whether two rules are "the same rule" for reload carry-over: kind, name and labels.

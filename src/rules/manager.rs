@@ -33,7 +33,7 @@ use std::time::Duration;
 use parking_lot::Mutex;
 
 use super::group::{GroupStatus, first_eval_ts, group_offset_ms, next_tick};
-use super::{Group, GroupEvalReport, GroupOptions, GroupRunner, RuleSet};
+use super::{Group, GroupEvalReport, GroupOptions, GroupRunner, Rule, RuleSet};
 use crate::clock::SharedClock;
 use crate::eval::Engine;
 use crate::store::Store;
@@ -115,8 +115,29 @@ impl GroupSlot {
     }
 }
 
+/// Where firing and resolved alerts go after each evaluation (the dispatcher in `klaxon serve`).
+pub trait AlertSink: Send + Sync {
+    /// Takes the alerts one group evaluation decided to send.
+    fn send(&self, alerts: Vec<crate::dispatch::Alert>);
+}
+
+/// The sink plus Prometheus' sending knobs.
+#[derive(Clone)]
+pub struct SinkOptions {
+    /// Receives the alerts.
+    pub sink: Arc<dyn AlertSink>,
+    /// Re-send firing alerts this often (Prometheus' `--rules.alert.resend-delay`, 1m).
+    pub resend_delay_ms: i64,
+    /// Base of generator URLs.
+    pub external_url: String,
+}
+
+/// Per-alertname delivery settings declared on rules, for the dispatcher.
+pub type RuleMetaMap = std::collections::HashMap<String, crate::dispatch::RuleMeta>;
+
 struct Inner {
     opts: ManagerOptions,
+    sink: Mutex<Option<SinkOptions>>,
     groups: Mutex<Vec<GroupSlot>>,
     reload: Mutex<ReloadStatus>,
     reload_lock: Mutex<()>,
@@ -143,6 +164,7 @@ impl Manager {
         Manager {
             inner: Arc::new(Inner {
                 opts,
+                sink: Mutex::new(None),
                 groups: Mutex::new(Vec::new()),
                 reload: Mutex::new(ReloadStatus::default()),
                 reload_lock: Mutex::new(()),
@@ -301,9 +323,45 @@ impl Manager {
             .ok_or_else(|| ManagerError::NoSuchGroup(name.to_string()))?;
         let opts = &self.inner.opts;
         let t = opts.clock.now_ms();
-        let report = runner.lock().eval(t, &opts.engine, &opts.store);
+        let report = {
+            let mut r = runner.lock();
+            let report = r.eval(t, &opts.engine, &opts.store);
+            send_alerts(&self.inner, &mut r, t);
+            report
+        };
         observe_eval(&self.inner, &report);
         Ok(report)
+    }
+
+    /// Routes alerts of every later evaluation to `sink`.
+    pub fn set_alert_sink(&self, sink: SinkOptions) {
+        *self.inner.sink.lock() = Some(sink);
+    }
+
+    /// Delivery settings by alert name (`channels`, `escalation`, `depends_on`) from the loaded
+    /// rules; several rules with one name contribute the union.
+    pub fn rule_meta(&self) -> RuleMetaMap {
+        let mut out = RuleMetaMap::new();
+        for slot in self.inner.groups.lock().iter() {
+            for rule in &slot.group.rules {
+                let Rule::Alerting(a) = rule else { continue };
+                let m = out.entry(a.name.clone()).or_default();
+                for c in &a.channels {
+                    if !m.channels.contains(c) {
+                        m.channels.push(c.clone());
+                    }
+                }
+                for d in &a.depends_on {
+                    if !m.depends_on.contains(d) {
+                        m.depends_on.push(d.clone());
+                    }
+                }
+                if m.escalation.is_none() {
+                    m.escalation.clone_from(&a.escalation);
+                }
+            }
+        }
+        out
     }
 
     /// A snapshot of every group's definition and runtime state, in load order.
@@ -316,6 +374,17 @@ impl Manager {
             .map(|s| Arc::clone(&s.runner))
             .collect();
         runners.iter().map(|r| r.lock().status()).collect()
+    }
+}
+
+/// Hands the alerts due for sending after an evaluation at `ts` to the sink, if one is set.
+fn send_alerts(inner: &Inner, runner: &mut GroupRunner, ts: i64) {
+    let Some(sink) = inner.sink.lock().clone() else {
+        return;
+    };
+    let alerts = runner.alerts_to_send(ts, sink.resend_delay_ms, &sink.external_url);
+    if !alerts.is_empty() {
+        sink.sink.send(alerts);
     }
 }
 
@@ -368,7 +437,9 @@ async fn group_loop(
             if stopped2.load(Ordering::SeqCst) {
                 return None;
             }
-            Some(r.eval(tick.eval_ts, &inner2.opts.engine, &inner2.opts.store))
+            let report = r.eval(tick.eval_ts, &inner2.opts.engine, &inner2.opts.store);
+            send_alerts(&inner2, &mut r, tick.eval_ts);
+            Some(report)
         })
         .await;
         match res {

@@ -20,5 +20,7 @@ pub use diag::{LoadError, RuleDiagnostic};
 pub use graph::{RuleGraph, RuleNode, dependency_graph};
 pub use group::{GroupEvalReport, GroupOptions, GroupRunner};
 pub use load::{LoadOptions, LoadReport, is_rule_test_source, load_paths, load_str};
-pub use manager::{Manager, ManagerOptions, ReloadStatus, RuleLoader};
+pub use manager::{
+    AlertSink, Manager, ManagerOptions, ReloadStatus, RuleLoader, RuleMetaMap, SinkOptions,
+};
 pub use model::*;
