@@ -14,7 +14,7 @@ use serde_json::{Map, Value, json};
 use super::params::parse_form;
 use super::{ApiError, Shared, auth};
 use crate::alert::{ActiveAlert, AlertState};
-use crate::model::{Labels, SampleValue};
+use crate::model::SampleValue;
 use crate::rules::group::{GroupStatus, RuleStatus};
 use crate::rules::{ReloadStatus, Rule};
 use crate::telemetry::time::format_rfc3339_ms;
@@ -24,14 +24,6 @@ const ZERO_TIME: &str = "0001-01-01T00:00:00Z";
 
 fn ts_json(ms: Option<i64>) -> Value {
     Value::String(ms.map_or_else(|| ZERO_TIME.to_string(), format_rfc3339_ms))
-}
-
-fn labels_json(l: &Labels) -> Value {
-    Value::Object(
-        l.iter()
-            .map(|l| (l.name.to_string(), Value::String(l.value.to_string())))
-            .collect(),
-    )
 }
 
 fn pairs_json(p: &[(String, String)]) -> Value {
@@ -84,7 +76,7 @@ fn value_json(v: &SampleValue) -> Value {
 
 fn alert_json(a: &ActiveAlert) -> Value {
     let mut m = Map::new();
-    m.insert("labels".into(), labels_json(&a.labels));
+    m.insert("labels".into(), a.labels.to_json());
     m.insert("annotations".into(), map_json(&a.annotations));
     m.insert("state".into(), a.state.as_str().into());
     m.insert("activeAt".into(), ts_json(Some(a.active_at)));

@@ -8,6 +8,7 @@
 //! saving rules are rejected rather than silently shifted.
 
 use super::delivery::{TimeInterval, TimeRange};
+use crate::model::civil::{civil_from_days, days_in_month};
 
 /// One compiled `time_intervals` entry; every non-empty field must match.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -267,41 +268,6 @@ pub struct Civil {
     pub minute_of_day: u32,
 }
 
-/// Converts days since 1970-01-01 to (year, month, day) (Howard Hinnant's algorithm).
-pub fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (if m <= 2 { y + 1 } else { y }, m, d)
-}
-
-/// Days since 1970-01-01 of a civil date (inverse of `civil_from_days`).
-pub fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y.rem_euclid(400);
-    let m = i64::from(m);
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(d) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-/// Days in a month of a year.
-pub fn days_in_month(y: i64, m: u32) -> u32 {
-    match m {
-        2 if (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 => 29,
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        _ => 31,
-    }
-}
-
 /// The civil time of `t_ms` at `offset_minutes` from UTC.
 pub fn civil(t_ms: i64, offset_minutes: i32) -> Civil {
     let local_min = t_ms.div_euclid(60_000) + i64::from(offset_minutes);
@@ -372,6 +338,7 @@ impl CompiledInterval {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::civil::days_from_civil;
 
     fn ms(y: i64, m: u32, d: u32, hh: i64, mm: i64) -> i64 {
         (days_from_civil(y, m, d) * 1440 + hh * 60 + mm) * 60_000

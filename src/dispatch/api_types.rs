@@ -164,26 +164,11 @@ impl AlertStatus {
     }
 }
 
-/// A label set as a JSON object.
-pub fn labels_json(labels: &Labels) -> serde_json::Value {
-    serde_json::Value::Object(
-        labels
-            .iter()
-            .map(|l| {
-                (
-                    l.name.to_string(),
-                    serde_json::Value::String(l.value.to_string()),
-                )
-            })
-            .collect(),
-    )
-}
-
 /// The v2 API's `gettableAlert`.
 pub fn alert_json(a: &Alert, receivers: &[String], status: &AlertStatus) -> serde_json::Value {
     serde_json::json!({
-        "labels": labels_json(&a.labels),
-        "annotations": labels_json(&a.annotations),
+        "labels": a.labels.to_json(),
+        "annotations": a.annotations.to_json(),
         "startsAt": format_rfc3339_ms(a.starts_at),
         "endsAt": format_rfc3339_ms(a.ends_at),
         "updatedAt": format_rfc3339_ms(a.updated_at),
@@ -247,8 +232,8 @@ impl UndeliveredSummary {
             "lastAt": format_rfc3339_ms(self.last_ms),
             "alerts": self.alerts.iter().map(|a| serde_json::json!({
                 "fingerprint": a.fingerprint().to_string(),
-                "labels": labels_json(&a.labels),
-                "annotations": labels_json(&a.annotations),
+                "labels": a.labels.to_json(),
+                "annotations": a.annotations.to_json(),
                 "startsAt": format_rfc3339_ms(a.starts_at),
                 "endsAt": format_rfc3339_ms(a.ends_at),
             })).collect::<Vec<_>>(),

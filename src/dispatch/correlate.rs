@@ -28,7 +28,6 @@ use std::collections::{BTreeSet, HashMap};
 use petgraph::unionfind::UnionFind;
 
 use super::alert::{Alert, Fingerprint};
-use super::escalation::labels_json;
 use crate::config::delivery::CorrelationConfig;
 use crate::telemetry::time::format_rfc3339_ms;
 
@@ -59,7 +58,7 @@ impl Incident {
         let alert_json = |fp: &Fingerprint| match alerts.get(fp) {
             Some(a) => serde_json::json!({
                 "fingerprint": fp.to_string(),
-                "labels": labels_json(&a.labels),
+                "labels": a.labels.to_json(),
                 "startsAt": format_rfc3339_ms(a.starts_at),
             }),
             None => serde_json::json!({ "fingerprint": fp.to_string() }),

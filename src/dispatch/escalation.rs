@@ -91,7 +91,7 @@ impl Ack {
     pub fn to_json(&self) -> serde_json::Value {
         serde_json::json!({
             "fingerprint": self.fingerprint.to_string(),
-            "labels": labels_json(&self.labels),
+            "labels": self.labels.to_json(),
             "by": self.by,
             "comment": self.comment,
             "at": format_rfc3339_ms(self.at_ms),
@@ -584,21 +584,6 @@ impl Escalations {
             groups,
         }
     }
-}
-
-/// A label set as a JSON object.
-pub(crate) fn labels_json(labels: &Labels) -> serde_json::Value {
-    serde_json::Value::Object(
-        labels
-            .iter()
-            .map(|l| {
-                (
-                    l.name.to_string(),
-                    serde_json::Value::String(l.value.to_string()),
-                )
-            })
-            .collect(),
-    )
 }
 
 /// Serde for `Fingerprint` as the 16-hex string the API shows.

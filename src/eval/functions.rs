@@ -1,6 +1,7 @@
 //! Function calls: instant-vector functions (math, dates, labels, sorting, classic histograms),
 //! scalar functions, and the dispatch of range-vector functions over windows.
 
+use crate::model::civil::{civil_from_days, days_in_month, is_leap};
 use std::rc::Rc;
 use std::sync::Arc;
 
@@ -259,24 +260,6 @@ fn simple_fn(name: &str) -> Option<fn(f64) -> f64> {
     })
 }
 
-/// `(year, month 1-12, day 1-31)` of days since the Unix epoch (proleptic Gregorian, UTC).
-fn civil_from_days(z: i64) -> (i64, i64, i64) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (if m <= 2 { y + 1 } else { y }, m, d)
-}
-
-fn is_leap(y: i64) -> bool {
-    (y % 4 == 0 && y % 100 != 0) || y % 400 == 0
-}
-
 /// The date function `name` applied to Unix seconds.
 fn date_fn(name: &str) -> fn(i64) -> f64 {
     match name {
@@ -286,16 +269,11 @@ fn date_fn(name: &str) -> fn(i64) -> f64 {
             let (y, m, d) = civil_from_days(s.div_euclid(86_400));
             const CUM: [i64; 12] = [0, 31, 59, 90, 120, 151, 181, 212, 243, 273, 304, 334];
             let leap = if m > 2 && is_leap(y) { 1 } else { 0 };
-            (CUM[(m - 1) as usize] + d + leap) as f64
+            (CUM[(m - 1) as usize] + i64::from(d) + leap) as f64
         },
         "days_in_month" => |s| {
             let (y, m, _) = civil_from_days(s.div_euclid(86_400));
-            match m {
-                2 if is_leap(y) => 29.0,
-                2 => 28.0,
-                4 | 6 | 9 | 11 => 30.0,
-                _ => 31.0,
-            }
+            f64::from(days_in_month(y, m))
         },
         "hour" => |s| s.rem_euclid(86_400).div_euclid(3600) as f64,
         "minute" => |s| s.rem_euclid(3600).div_euclid(60) as f64,

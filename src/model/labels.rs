@@ -42,6 +42,20 @@ impl Labels {
         Labels(labels)
     }
 
+    /// The set as a JSON object (`{"name": "value"}`), the shape every API and payload uses.
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::Value::Object(
+            self.iter()
+                .map(|l| {
+                    (
+                        l.name.to_string(),
+                        serde_json::Value::String(l.value.to_string()),
+                    )
+                })
+                .collect(),
+        )
+    }
+
     /// Value of `name`, if present.
     pub fn get(&self, name: &str) -> Option<&str> {
         self.0

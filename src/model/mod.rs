@@ -2,6 +2,7 @@
 //!
 //! Every other module speaks in these types, so they stay small and free of IO.
 
+pub mod civil;
 mod labels;
 mod matcher;
 

@@ -17,7 +17,7 @@ use std::sync::Arc;
 use super::gotime::{self, GoTime, ZERO_TIME_MS};
 use crate::dispatch::{Alert, Notification};
 use crate::model::Labels;
-use crate::template::{FuncError, Methods, Value};
+use crate::template::{FuncError, Methods, Value, html_escape};
 
 /// Go's `regexp.QuoteMeta`: Alertmanager quotes the receiver name in `.Receiver`.
 pub fn quote_meta(s: &str) -> String {
@@ -453,23 +453,6 @@ impl Escape {
                 .collect(),
         }
     }
-}
-
-/// Go's `template.HTMLEscapeString`.
-pub fn html_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("&#34;"),
-            '\'' => out.push_str("&#39;"),
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '\0' => out.push('\u{FFFD}'),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 /// An alert's status at `now`: `firing` or `resolved`.

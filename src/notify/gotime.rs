@@ -2,6 +2,7 @@
 //! layouts (`.StartsAt.Format "15:04"`, `date`), RFC 3339 in webhook JSON, `time.Duration`
 //! printing (`since`), fixed zones for `tz`, and HTTP dates for `Retry-After`.
 
+use crate::model::civil::{civil_from_days, days_from_civil};
 use std::sync::Arc;
 
 /// Go's zero `time.Time` (0001-01-01 00:00:00 UTC) in Unix milliseconds; an unset `EndsAt`.
@@ -74,29 +75,6 @@ const DAYS: [&str; 7] = [
     "Friday",
     "Saturday",
 ];
-
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (if m <= 2 { y + 1 } else { y }, m, d)
-}
-
-fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y.rem_euclid(400);
-    let m = i64::from(m);
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(d) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
 
 impl Civil {
     fn from_ms(ms: i64) -> Civil {

@@ -12,15 +12,6 @@ use super::templates::{Field, RenderData, TemplateSet};
 use crate::config::delivery::{Secret, WebhookConfig};
 use crate::config::{HttpConfig, IntegrationSpec};
 use crate::dispatch::{Alert, Notification};
-use crate::model::Labels;
-
-fn labels_json(l: &Labels) -> Json {
-    Json::Object(
-        l.iter()
-            .map(|l| (l.name.to_string(), Json::String(l.value.to_string())))
-            .collect(),
-    )
-}
 
 fn time_json(ms: i64) -> Json {
     Json::String(rfc3339(if ms == 0 { ZERO_TIME_MS } else { ms }))
@@ -30,8 +21,8 @@ fn time_json(ms: i64) -> Json {
 pub fn alert_json(a: &Alert, now_ms: i64) -> Json {
     json!({
         "status": status_of(a, now_ms),
-        "labels": labels_json(&a.labels),
-        "annotations": labels_json(&a.annotations),
+        "labels": a.labels.to_json(),
+        "annotations": a.annotations.to_json(),
         "startsAt": time_json(a.starts_at),
         "endsAt": time_json(a.ends_at),
         "generatorURL": a.generator_url,
@@ -59,7 +50,7 @@ pub fn webhook_payload(n: &Notification, max_alerts: usize) -> Json {
     body.insert("truncatedAlerts".into(), json!(n.alerts.len() - keep));
     body.insert("status".into(), json!(n.status()));
     body.insert("receiver".into(), json!(quote_meta(&n.receiver)));
-    body.insert("groupLabels".into(), labels_json(&n.group_labels));
+    body.insert("groupLabels".into(), n.group_labels.to_json());
     body.insert(
         "commonLabels".into(),
         map_json(common(&n.alerts, |a| &a.labels)),

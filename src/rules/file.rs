@@ -5,10 +5,9 @@
 //! line and column. serde-saphyr does the YAML (anchors, merges, multi-document); duplicate keys are
 //! passed through and detected by the validator so they don't stop the run.
 
-use std::fmt;
-
-use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_saphyr::{DuplicateKeyPolicy, Location, Spanned};
+
+use crate::yaml::RawValue;
 
 /// A position in the file text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -145,86 +144,6 @@ fn align(value: &str, raw: &str, pos: usize) -> Option<usize> {
         }
     }
     Some(after)
-}
-
-#[derive(Debug)]
-enum RawValue {
-    Null,
-    Bool(bool),
-    Int(i128),
-    Float(f64),
-    Str(String),
-    Seq(Vec<Spanned<RawValue>>),
-    Map(Vec<(Spanned<RawValue>, Spanned<RawValue>)>),
-}
-
-struct RawVisitor;
-
-impl<'de> Visitor<'de> for RawVisitor {
-    type Value = RawValue;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("any YAML value")
-    }
-    fn visit_unit<E: de::Error>(self) -> Result<RawValue, E> {
-        Ok(RawValue::Null)
-    }
-    fn visit_none<E: de::Error>(self) -> Result<RawValue, E> {
-        Ok(RawValue::Null)
-    }
-    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<RawValue, D::Error> {
-        d.deserialize_any(RawVisitor)
-    }
-    fn visit_newtype_struct<D: Deserializer<'de>>(self, d: D) -> Result<RawValue, D::Error> {
-        d.deserialize_any(RawVisitor)
-    }
-    fn visit_bool<E: de::Error>(self, v: bool) -> Result<RawValue, E> {
-        Ok(RawValue::Bool(v))
-    }
-    fn visit_i64<E: de::Error>(self, v: i64) -> Result<RawValue, E> {
-        Ok(RawValue::Int(i128::from(v)))
-    }
-    fn visit_u64<E: de::Error>(self, v: u64) -> Result<RawValue, E> {
-        Ok(RawValue::Int(i128::from(v)))
-    }
-    fn visit_i128<E: de::Error>(self, v: i128) -> Result<RawValue, E> {
-        Ok(RawValue::Int(v))
-    }
-    fn visit_u128<E: de::Error>(self, v: u128) -> Result<RawValue, E> {
-        Ok(i128::try_from(v).map_or(RawValue::Float(v as f64), RawValue::Int))
-    }
-    fn visit_f64<E: de::Error>(self, v: f64) -> Result<RawValue, E> {
-        Ok(RawValue::Float(v))
-    }
-    fn visit_str<E: de::Error>(self, v: &str) -> Result<RawValue, E> {
-        Ok(RawValue::Str(v.to_string()))
-    }
-    fn visit_string<E: de::Error>(self, v: String) -> Result<RawValue, E> {
-        Ok(RawValue::Str(v))
-    }
-    fn visit_bytes<E: de::Error>(self, v: &[u8]) -> Result<RawValue, E> {
-        Ok(RawValue::Str(String::from_utf8_lossy(v).into_owned()))
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut a: A) -> Result<RawValue, A::Error> {
-        let mut v = Vec::new();
-        while let Some(x) = a.next_element::<Spanned<RawValue>>()? {
-            v.push(x);
-        }
-        Ok(RawValue::Seq(v))
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut a: A) -> Result<RawValue, A::Error> {
-        let mut v = Vec::new();
-        while let Some(kv) = a.next_entry::<Spanned<RawValue>, Spanned<RawValue>>()? {
-            v.push(kv);
-        }
-        Ok(RawValue::Map(v))
-    }
-}
-
-impl<'de> Deserialize<'de> for RawValue {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<RawValue, D::Error> {
-        d.deserialize_any(RawVisitor)
-    }
 }
 
 fn convert(s: Spanned<RawValue>) -> Node {

@@ -1,5 +1,6 @@
 //! Prometheus' template functions (`template/template.go` semantics, independently written).
 
+use crate::model::civil::civil_from_days;
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -192,19 +193,6 @@ pub fn humanize_duration(mut v: f64) -> String {
 /// Prometheus' `humanizePercentage`: a ratio as a percentage with 4 significant digits.
 pub fn humanize_percentage(v: f64) -> String {
     format!("{}%", g4(v * 100.0))
-}
-
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (if m <= 2 { y + 1 } else { y }, m, d)
 }
 
 /// Formats Unix milliseconds like Go's `time.Time.String()` in UTC.

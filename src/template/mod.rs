@@ -48,7 +48,7 @@ mod value;
 
 use std::collections::BTreeMap;
 
-pub use exec::{BUILTINS, FuncError, Functions, Limits};
+pub use exec::{BUILTINS, FuncError, Functions, Limits, html_escape};
 pub use funcs::{
     PROM_FUNCS, PromFunctions, format_go_time_ms, humanize, humanize_duration, humanize_percentage,
     humanize1024,
