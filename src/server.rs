@@ -14,11 +14,22 @@ use crate::config::{Config, ConfigError};
 use crate::eval::{Engine, EngineOptions};
 use crate::expr::parse_duration;
 use crate::ingest::Limits;
+use crate::notify::{NotifierOptions, NotifyMetrics};
+use crate::pipeline::Pipeline;
 use crate::rules::watch::RuleWatcher;
-use crate::rules::{GroupOptions, LoadOptions, Manager, ManagerOptions, RuleLoader, load_paths};
+use crate::rules::{
+    AlertEvents, AlertSink, GroupOptions, LoadOptions, Manager, ManagerOptions, RuleLoader,
+    SinkOptions, load_paths,
+};
+use crate::state::{DurableState, ForRestore, StateOptions};
 use crate::store::{Store, StoreOptions};
 use crate::telemetry::{LogFormat, LogInitError, Metrics, log};
+use crate::wal::{FsyncPolicy, Wal, WalOptions};
 
+/// The config file `klaxon serve` reads when `--config` is not given and it exists.
+pub const DEFAULT_CONFIG: &str = "klaxon.yaml";
+/// Prometheus' default `--rules.alert.resend-delay`.
+const RESEND_DELAY_MS: i64 = 60_000;
 /// How often retention runs.
 const GC_INTERVAL: Duration = Duration::from_secs(60);
 /// How long shutdown waits for in-flight requests before exiting anyway.
@@ -45,9 +56,31 @@ pub struct ServeArgs {
     /// Directory for durable state; created if missing.
     #[arg(long, default_value = "./data")]
     pub data_dir: PathBuf,
+    /// Write-ahead log of pushed samples in `<data-dir>/wal`: `request` (fsync before each ack), an
+    /// interval such as `1s` or `100ms` (group commit: a machine crash loses at most that much), or `off`.
+    #[arg(long, env = "KLAXON_WAL_FSYNC", default_value = "1s")]
+    pub wal_fsync: FsyncPolicy,
+    /// Size at which a WAL segment is closed (`64MiB`); retention deletes whole segments.
+    #[arg(long, default_value = "64MiB", value_parser = crate::wal::parse_size)]
+    pub wal_segment_size: u64,
     /// How long samples are kept in memory (`1h`, `90m`, seconds).
     #[arg(long, default_value = "1h", value_parser = duration_ms)]
     pub retention: i64,
+    /// Durable alert state in `<data-dir>/state.db` (`sqlite`), or `off` (memory-only).
+    #[arg(long, default_value = "sqlite", value_parser = ["sqlite", "off"])]
+    pub state: String,
+    /// How often rule and dispatcher state is snapshotted into the state database.
+    #[arg(long, default_value = "1s", value_parser = duration_ms)]
+    pub state_save_interval: i64,
+    /// How long alert state changes and notification attempts are kept (`GET /api/v1/history`).
+    #[arg(long, default_value = "7d", value_parser = duration_ms)]
+    pub history_retention: i64,
+    /// Longest downtime after which pending and firing alert state is still restored.
+    #[arg(long = "rules.alert.for-outage-tolerance", default_value = "1h", value_parser = duration_ms)]
+    pub for_outage_tolerance: i64,
+    /// Least time between a restart and a restored pending alert firing.
+    #[arg(long = "rules.alert.for-grace-period", default_value = "10m", value_parser = duration_ms)]
+    pub for_grace_period: i64,
     /// Longest a query may run; also the default of the `timeout` parameter.
     #[arg(long, default_value = "2m", value_parser = duration_ms)]
     pub query_timeout: i64,
@@ -76,6 +109,9 @@ pub enum ServerError {
     /// The configuration file is unusable.
     #[error(transparent)]
     Config(#[from] ConfigError),
+    /// The delivery pipeline could not be built (a template that does not parse...).
+    #[error("alert delivery: {0}")]
+    Delivery(String),
     /// Logging could not be set up.
     #[error(transparent)]
     Log(#[from] LogInitError),
@@ -137,24 +173,67 @@ pub fn run(args: ServeArgs) -> Result<(), ServerError> {
         args.log_dir.as_deref(),
         Arc::clone(&clock),
     )?;
-    let config = match &args.config {
+    let config_path = config_path(&args);
+    let config = match &config_path {
         Some(p) => Config::load(p)?,
         None => Config::default(),
     };
-    std::fs::create_dir_all(&args.data_dir).map_err(io(format!(
-        "creating data directory {}",
-        args.data_dir.display()
-    )))?;
+    // Compile once before serving so an invalid delivery section fails at start, not at reload.
+    config.compile_delivery()?;
+    if let Err(e) = std::fs::create_dir_all(&args.data_dir) {
+        // Not fatal: queries and rules still work; the WAL reports the problem and refuses pushes.
+        tracing::error!(event_type = "error", path = %args.data_dir.display(), error = %e,
+            "cannot create the data directory");
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(io("starting the async runtime"))?;
-    let result = runtime.block_on(serve(args, config, clock));
+    crate::notify::install_crypto_provider();
+    let result = runtime.block_on(serve(args, config, config_path, clock));
     runtime.shutdown_timeout(Duration::from_secs(5));
     result
 }
 
-fn build_state(args: &ServeArgs, config: &Config, clock: SharedClock) -> Shared {
+/// `--config`, else `klaxon.yaml` in the working directory when it exists, else none (embedded
+/// defaults).
+pub fn config_path(args: &ServeArgs) -> Option<PathBuf> {
+    args.config.clone().or_else(|| {
+        let p = PathBuf::from(DEFAULT_CONFIG);
+        p.is_file().then_some(p)
+    })
+}
+
+/// The delivery pipeline over `config`; unconfigured channels are logged, never fatal.
+fn build_pipeline(
+    config: &Config,
+    path: Option<PathBuf>,
+    clock: &SharedClock,
+    notify_metrics: Arc<NotifyMetrics>,
+) -> Result<Arc<Pipeline>, ServerError> {
+    let delivery = config.compile_delivery()?;
+    let pipeline = Pipeline::new(
+        delivery,
+        Arc::clone(clock),
+        notify_metrics,
+        NotifierOptions::default(),
+        path,
+    )
+    .map_err(|e| ServerError::Delivery(e.to_string()))?;
+    for u in pipeline.config_status().unconfigured {
+        tracing::warn!(event_type = "notification", integration = %u,
+            "notification channel unconfigured: its alerts are kept and counted, not sent");
+    }
+    Ok(pipeline)
+}
+
+fn build_state(
+    args: &ServeArgs,
+    config: &Config,
+    config_path: Option<PathBuf>,
+    clock: SharedClock,
+    durable: Arc<DurableState>,
+) -> Result<Shared, ServerError> {
     let store = Store::new(StoreOptions {
         retention_ms: args.retention,
         max_series: config.limits.max_series,
@@ -171,9 +250,18 @@ fn build_state(args: &ServeArgs, config: &Config, clock: SharedClock) -> Shared 
         ..Limits::default()
     };
     let store = Arc::new(store);
-    let metrics = Arc::new(Metrics::new());
-    let rules = rule_manager(args, config, &engine, &store, &clock, &metrics);
-    Arc::new(AppState {
+    let wal = open_wal(args, &store, clock.now_ms());
+    let notify_metrics = Arc::new(NotifyMetrics::default());
+    let metrics = Arc::new(Metrics::with_extra(|reg| notify_metrics.register(reg)));
+    let rules = rule_manager(args, config, &engine, &store, &clock, &metrics, &durable);
+    let pipeline = build_pipeline(config, config_path.clone(), &clock, notify_metrics)?;
+    pipeline.set_durable(Arc::clone(&durable));
+    rules.set_alert_sink(SinkOptions {
+        sink: Arc::clone(&pipeline) as Arc<dyn AlertSink>,
+        resend_delay_ms: RESEND_DELAY_MS,
+        external_url: config.global.external_url.clone(),
+    });
+    Ok(Arc::new(AppState {
         store,
         engine,
         started_ms: clock.now_ms(),
@@ -188,7 +276,42 @@ fn build_state(args: &ServeArgs, config: &Config, clock: SharedClock) -> Shared 
         shutting_down: AtomicBool::new(false),
         stats: Stats::default(),
         rules,
-    })
+        wal,
+        pipeline,
+        config_path,
+        durable,
+    }))
+}
+
+/// Durable-state settings from the flags.
+fn state_options(args: &ServeArgs) -> StateOptions {
+    StateOptions {
+        enabled: args.state != "off",
+        save_interval_ms: args.state_save_interval,
+        history_retention_ms: args.history_retention,
+        for_restore: ForRestore {
+            outage_tolerance_ms: args.for_outage_tolerance,
+            grace_period_ms: args.for_grace_period,
+        },
+        ..StateOptions::in_dir(&args.data_dir)
+    }
+}
+
+/// Opens `<data-dir>/wal` and replays it into `store` before anything is served (`None` when off).
+fn open_wal(args: &ServeArgs, store: &Store, now: i64) -> Option<Arc<Wal>> {
+    if args.wal_fsync == FsyncPolicy::Off {
+        tracing::warn!(
+            event_type = "system",
+            "write-ahead log off (--wal-fsync off): pushed samples do not survive a restart"
+        );
+        return None;
+    }
+    let opts = WalOptions {
+        dir: args.data_dir.join("wal"),
+        fsync: args.wal_fsync,
+        segment_bytes: args.wal_segment_size,
+    };
+    Some(Wal::open(opts, store, now.saturating_sub(args.retention)).0)
 }
 
 /// The rule manager over the server's engine and store, loading `--rules` on every reload.
@@ -199,6 +322,7 @@ fn rule_manager(
     store: &Arc<Store>,
     clock: &SharedClock,
     metrics: &Arc<Metrics>,
+    durable: &Arc<DurableState>,
 ) -> Manager {
     let paths = args.rules.clone();
     let load_opts = LoadOptions {
@@ -225,6 +349,7 @@ fn rule_manager(
                 external_labels: config.global.external_labels.clone(),
                 external_url: config.global.external_url.clone(),
             }),
+            events: Some(Arc::clone(durable) as Arc<dyn AlertEvents>),
             ..GroupOptions::default()
         },
         loader: Some(loader),
@@ -261,8 +386,20 @@ async fn reload_loop(st: Shared, paths: Vec<PathBuf>) {
     }
     while let Some(trigger) = rx.recv().await {
         while rx.try_recv().is_ok() {}
+        if let Some(path) = st.config_path.clone() {
+            let pipeline = Arc::clone(&st.pipeline);
+            let outcome = pipeline.reload_file(&path);
+            match outcome {
+                Ok(()) => tracing::info!(event_type = "system", trigger, path = %path.display(),
+                    "delivery config reloaded"),
+                Err(e) => tracing::error!(event_type = "error", trigger, path = %path.display(),
+                    error = %e, "delivery config reload failed; keeping the running config"),
+            }
+        }
         let mgr = st.rules.clone();
-        match tokio::task::spawn_blocking(move || mgr.reload()).await {
+        let reloaded = tokio::task::spawn_blocking(move || mgr.reload()).await;
+        st.pipeline.dispatcher.set_rule_meta(st.rules.rule_meta());
+        match reloaded {
             Ok(status) => tracing::info!(
                 event_type = "system",
                 trigger,
@@ -278,8 +415,14 @@ async fn reload_loop(st: Shared, paths: Vec<PathBuf>) {
     }
 }
 
-async fn serve(args: ServeArgs, config: Config, clock: SharedClock) -> Result<(), ServerError> {
-    let state = build_state(&args, &config, clock);
+async fn serve(
+    args: ServeArgs,
+    config: Config,
+    config_path: Option<PathBuf>,
+    clock: SharedClock,
+) -> Result<(), ServerError> {
+    let durable = DurableState::open(state_options(&args), Arc::clone(&clock)).await;
+    let state = build_state(&args, &config, config_path, clock, durable)?;
     let (host, port) = listen_target(&args.listen, args.metrics_port)?;
     let listener = tokio::net::TcpListener::bind((host.as_str(), port))
         .await
@@ -288,12 +431,39 @@ async fn serve(args: ServeArgs, config: Config, clock: SharedClock) -> Result<()
         .local_addr()
         .map_err(io("reading the listen address"))?;
     log_startup(&args, &state, addr);
+    // Saved rule state is handed over before the first load, so no group evaluates without it.
+    let loaded = state.durable.load().await;
+    if let Some(l) = &loaded {
+        let saved_ms = l.saved_ms.unwrap_or_else(|| state.clock.now_ms());
+        let opts = state.durable.options().for_restore;
+        state
+            .rules
+            .restore_alert_state(l.rules.clone(), saved_ms, opts);
+    }
     state.rules.start();
     {
         let mgr = state.rules.clone();
         let _ = tokio::task::spawn_blocking(move || mgr.reload()).await;
     }
-    let reloads = tokio::spawn(reload_loop(Arc::clone(&state), args.rules.clone()));
+    state
+        .pipeline
+        .dispatcher
+        .set_rule_meta(state.rules.rule_meta());
+    if let Some(l) = loaded {
+        let now = state.clock.now_ms();
+        state.pipeline.restore(l.dispatch, l.outbox, now).await;
+    }
+    let (pipeline_stop, pipeline_rx) = tokio::sync::watch::channel(false);
+    let pipeline = tokio::spawn(Arc::clone(&state.pipeline).run(pipeline_rx));
+    let (saver_stop, saver_rx) = tokio::sync::watch::channel(false);
+    let saver = tokio::spawn(Arc::clone(&state.durable).run(
+        state.rules.clone(),
+        Arc::clone(&state.pipeline.dispatcher),
+        saver_rx,
+    ));
+    let mut watched = args.rules.clone();
+    watched.extend(state.config_path.clone());
+    let reloads = tokio::spawn(reload_loop(Arc::clone(&state), watched));
     let gc = tokio::spawn(retention_loop(Arc::clone(&state)));
     let (tx, mut rx) = tokio::sync::watch::channel(false);
     let signal_state = Arc::clone(&state);
@@ -317,6 +487,27 @@ async fn serve(args: ServeArgs, config: Config, clock: SharedClock) -> Result<()
     gc.abort();
     reloads.abort();
     state.rules.stop();
+    let _ = pipeline_stop.send(true);
+    if tokio::time::timeout(SHUTDOWN_GRACE, pipeline)
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            event_type = "system",
+            "notification queues did not drain in time"
+        );
+    }
+    let _ = saver_stop.send(true);
+    let _ = saver.await;
+    state
+        .durable
+        .shutdown(&state.rules, &state.pipeline.dispatcher)
+        .await;
+    if let Some(wal) = &state.wal
+        && let Err(e) = wal.sync()
+    {
+        tracing::error!(event_type = "error", error = %e, "final WAL fsync failed");
+    }
     tracing::info!(event_type = "system", "klaxon stopped");
     outcome
 }
@@ -396,6 +587,11 @@ async fn retention_loop(st: Shared) {
             let started = Instant::now();
             let now = st2.clock.now_ms();
             let out = st2.store.gc(now);
+            if let Some(wal) = &st2.wal
+                && let Err(e) = wal.truncate(now.saturating_sub(st2.store.options().retention_ms))
+            {
+                tracing::error!(event_type = "error", error = %e, "WAL retention failed");
+            }
             st2.stats.last_gc_ms.store(now, Ordering::Relaxed);
             (out, started.elapsed())
         })

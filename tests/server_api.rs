@@ -520,7 +520,10 @@ async fn health_metrics_and_request_ids() {
     assert_eq!(v["status"], "healthy");
     let checks = v["checks"].as_array().unwrap();
     let names: Vec<&str> = checks.iter().map(|c| c["name"].as_str().unwrap()).collect();
-    assert_eq!(names, vec!["store", "ingestion", "query"]);
+    assert_eq!(
+        names,
+        vec!["store", "ingestion", "query", "wal", "state", "delivery"]
+    );
     for c in checks {
         for k in ["name", "status", "message", "duration_ms", "details"] {
             assert!(c.get(k).is_some(), "check missing {k}: {c}");

@@ -153,6 +153,94 @@ fn query_check(st: &Shared, shutting_down: bool) -> Check {
     }
 }
 
+fn wal_check(st: &Shared) -> Check {
+    let t = Instant::now();
+    let Some(wal) = &st.wal else {
+        return Check {
+            name: "wal",
+            status: Status::Healthy,
+            message: "disabled (--wal-fsync off): pushed samples do not survive a restart".into(),
+            duration_ms: elapsed_ms(t),
+            details: json!({ "enabled": false }),
+        };
+    };
+    let h = wal.health();
+    Check {
+        name: "wal",
+        status: if h.healthy {
+            Status::Healthy
+        } else {
+            Status::Degraded
+        },
+        message: h.message.clone(),
+        duration_ms: elapsed_ms(t),
+        details: serde_json::to_value(&h).unwrap_or(Value::Null),
+    }
+}
+
+fn state_check(st: &Shared) -> Check {
+    let t = Instant::now();
+    let h = st.durable.health();
+    Check {
+        name: "state",
+        status: if h.healthy {
+            Status::Healthy
+        } else {
+            Status::Degraded
+        },
+        message: h.message.clone(),
+        duration_ms: elapsed_ms(t),
+        details: serde_json::to_value(&h).unwrap_or(Value::Null),
+    }
+}
+
+fn delivery_check(st: &Shared) -> Check {
+    let t = Instant::now();
+    let cfg = st.pipeline.config_status();
+    let stats = st.pipeline.dispatcher.status_counts();
+    let undelivered: u64 = stats.undelivered.values().sum();
+    let mut problems = Vec::new();
+    if let Some(e) = &cfg.error {
+        problems.push(format!(
+            "config reload failed (previous config active): {e}"
+        ));
+    }
+    if undelivered > 0 {
+        problems.push(format!(
+            "{undelivered} notification(s) kept for unconfigured or unknown channels"
+        ));
+    }
+    let status = if problems.is_empty() {
+        Status::Healthy
+    } else {
+        Status::Degraded
+    };
+    let message = if !problems.is_empty() {
+        problems.join("; ")
+    } else if cfg.unconfigured.is_empty() {
+        "all notification channels configured".to_string()
+    } else {
+        format!("{} channel(s) unconfigured", cfg.unconfigured.len())
+    };
+    Check {
+        name: "delivery",
+        status,
+        message,
+        duration_ms: elapsed_ms(t),
+        details: json!({
+            "config_file": cfg.path.as_ref().map(|p| p.display().to_string()),
+            "config_loaded": ms_or_null(cfg.loaded_ms),
+            "config_error": cfg.error,
+            "unconfigured": cfg.unconfigured,
+            "undelivered": stats.undelivered,
+            "alerts_firing": stats.alerts_firing,
+            "groups": stats.groups,
+            "silences_active": stats.silences_active,
+            "acks": stats.acks,
+        }),
+    }
+}
+
 /// Runs every check.
 pub fn report(st: &Shared) -> Report {
     let shutting_down = st.shutting_down.load(Ordering::Relaxed);
@@ -160,6 +248,9 @@ pub fn report(st: &Shared) -> Report {
         store_check(st),
         ingestion_check(st, shutting_down),
         query_check(st, shutting_down),
+        wal_check(st),
+        state_check(st),
+        delivery_check(st),
     ];
     let status = checks
         .iter()

@@ -51,12 +51,15 @@ where
             tokio::task::spawn_blocking(move || {
                 let plain = decode_body_encoding(&body, encoding.as_deref(), &st2.limits)?;
                 let decoded = decode(&plain, st2.clock.now_ms(), &st2.limits)?;
+                if let Some(wal) = &st2.wal {
+                    wal.append(&decoded.samples).map_err(wal_unavailable)?;
+                }
                 let out = st2.store.append_batch(&decoded.samples);
-                Ok::<_, IngestError>((out, decoded.ignored))
+                Ok::<_, ApiError>((out, decoded.ignored))
             })
             .await
             .map_err(|e| ApiError::internal(format!("ingestion task failed: {e}")))
-            .and_then(|r| r.map_err(ApiError::from))
+            .and_then(std::convert::identity)
         }
     };
     match result {
@@ -77,6 +80,15 @@ where
                 .inc();
             Err(e)
         }
+    }
+}
+
+/// A 503 for a push the WAL could not log: nothing was stored, and the message names the path and the failure.
+fn wal_unavailable(e: crate::wal::WalError) -> ApiError {
+    ApiError {
+        status: StatusCode::SERVICE_UNAVAILABLE,
+        kind: super::ErrorType::Internal,
+        message: format!("samples not stored: the write-ahead log is unavailable: {e}"),
     }
 }
 

@@ -6,8 +6,10 @@
 
 pub mod auth;
 pub mod compat;
+pub mod delivery;
 pub mod error;
 pub mod health;
+pub mod history;
 pub mod ingest;
 pub mod metrics;
 pub mod params;
@@ -90,6 +92,14 @@ pub struct AppState {
     pub stats: Stats,
     /// Rule groups, alert state and reloads.
     pub rules: crate::rules::Manager,
+    /// Write-ahead log of pushed samples (`None` with `--wal-fsync off`), written before every ack.
+    pub wal: Option<Arc<crate::wal::Wal>>,
+    /// Alert delivery: dispatcher, notifier and their config.
+    pub pipeline: Arc<crate::pipeline::Pipeline>,
+    /// The delivery config file, when one is used (reloaded with the rules).
+    pub config_path: Option<std::path::PathBuf>,
+    /// Durable state: alert state, silences, acks, outbox and history in `<data-dir>/state.db`.
+    pub durable: Arc<crate::state::DurableState>,
 }
 
 /// The state handle handlers extract.
@@ -131,6 +141,30 @@ pub fn router(state: Shared) -> Router {
         .route("/api/v1/alerts", get(rules::alerts))
         .route("/api/v1/status/reload", get(rules::reload_status))
         .route("/-/reload", post(rules::reload))
+        .route(
+            "/api/v2/alerts",
+            get(delivery::list_alerts).post(delivery::post_alerts),
+        )
+        .route("/api/v2/alerts/groups", get(delivery::list_groups))
+        .route("/api/v2/status", get(delivery::status))
+        .route("/api/v2/receivers", get(delivery::receivers))
+        .route(
+            "/api/v2/silences",
+            get(delivery::list_silences).post(delivery::post_silence),
+        )
+        .route(
+            "/api/v2/silence/{id}",
+            get(delivery::get_silence).delete(delivery::delete_silence),
+        )
+        .route("/api/v1/alerts/trigger", post(delivery::trigger))
+        .route(
+            "/api/v1/alerts/{fingerprint}/ack",
+            post(delivery::ack_alert),
+        )
+        .route("/api/v1/alerts/groups/{id}/ack", post(delivery::ack_group))
+        .route("/api/v1/acks", get(delivery::acks))
+        .route("/api/v1/incidents", get(delivery::incidents))
+        .route("/api/v1/history", get(history::history))
         .route("/-/healthy", get(compat::healthy))
         .route("/-/ready", get(compat::ready))
         .route("/health", get(health::basic))

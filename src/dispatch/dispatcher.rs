@@ -44,7 +44,7 @@ use serde::{Deserialize, Serialize};
 use super::alert::{Alert, Fingerprint, RuleMeta};
 use super::api_types::{
     AlertFilter, AlertSnapshot, AlertStatus, DispatchStats, PostableSilence, PostedAlert,
-    UndeliveredSummary, alert_json, labels_json,
+    UndeliveredSummary, alert_json,
 };
 use super::correlate::{Incident, incidents, symptom_roots};
 use super::escalation::{Ack, AckError, EscalationSnapshot, Escalations};
@@ -95,6 +95,17 @@ pub struct Dispatch {
     pub integration: String,
     /// What to send.
     pub notification: Notification,
+}
+
+/// An alert whose status changed when it was put, for the durable history.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StatusChange {
+    /// The alert as stored after the put.
+    pub alert: Alert,
+    /// `firing` or `resolved` before; `None` for an alert the dispatcher did not hold.
+    pub from: Option<&'static str>,
+    /// `firing` or `resolved` after.
+    pub to: &'static str,
 }
 
 /// A group's state worth keeping across a restart.
@@ -945,12 +956,36 @@ impl Dispatcher {
     /// Merges alerts into the store (Alertmanager's merge of repeated posts) and inserts them
     /// into their aggregation groups.
     pub fn put_alerts(&self, alerts: Vec<Alert>, now_ms: i64) {
+        self.put_alerts_tracked(alerts, now_ms);
+    }
+
+    /// [`Dispatcher::put_alerts`], returning the alerts whose status (new, firing, resolved)
+    /// changed, for the durable history.
+    pub fn put_alerts_tracked(&self, alerts: Vec<Alert>, now_ms: i64) -> Vec<StatusChange> {
+        let status = |a: &Alert| {
+            if a.resolved_at(now_ms) {
+                "resolved"
+            } else {
+                "firing"
+            }
+        };
         let mut inner = self.inner.lock();
         inner.note(now_ms);
+        let mut changes = Vec::new();
         for a in alerts {
+            let from = inner.store.get(a.fingerprint()).map(status);
             let stored = inner.store.put(a, now_ms);
+            let to = status(&stored);
+            if from != Some(to) {
+                changes.push(StatusChange {
+                    alert: stored.clone(),
+                    from,
+                    to,
+                });
+            }
             inner.route_alert(&stored, now_ms);
         }
+        changes
     }
 
     /// Everything due at `now_ms`, one [`Dispatch`] per integration and notification.
@@ -1185,7 +1220,7 @@ impl Dispatcher {
             }
             out.push(serde_json::json!({
                 "id": g.api_id(),
-                "labels": labels_json(&g.labels),
+                "labels": g.labels.to_json(),
                 "receiver": {"name": g.opts.receiver},
                 "alerts": rows,
             }));

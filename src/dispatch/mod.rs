@@ -19,7 +19,9 @@ pub use api_types::{
     AlertFilter, DispatchStats, PostableMatcher, PostableSilence, PostedAlert, UndeliveredSummary,
 };
 pub use correlate::{Incident, incidents, symptom_roots};
-pub use dispatcher::{Dispatch, DispatchError, DispatchSnapshot, Dispatcher, GroupStateSnapshot};
+pub use dispatcher::{
+    Dispatch, DispatchError, DispatchSnapshot, Dispatcher, GroupStateSnapshot, StatusChange,
+};
 pub use escalation::{
     Ack, AckError, DueStep, EscalationDue, EscalationProgress, EscalationSnapshot, Escalations,
 };

@@ -7,7 +7,7 @@
 //! Scheduling math lives here too as pure functions: [`group_offset_ms`] spreads groups over their
 //! interval by a hash of name and file, [`aligned_eval_ts`] and [`next_tick`] give the timestamps.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -19,7 +19,7 @@ use crate::eval::{Engine, EvalError, Sample, Value};
 use crate::model::{Labels, LabelsBuilder, METRIC_NAME, SampleValue, stale_nan};
 use crate::store::{AppendError, Store};
 
-use super::{Group, RecordingRule, Rule};
+use super::{AlertingRule, Group, RecordingRule, Rule};
 
 /// How many past evaluations each rule remembers for the API.
 pub const DEFAULT_HISTORY_LEN: usize = 20;
@@ -33,6 +33,65 @@ pub struct GroupOptions {
     pub resolved_retention_ms: i64,
     /// Evaluations remembered per rule (`evaluations` in `/api/v1/rules`).
     pub history_len: usize,
+    /// Told about every alert state change (durable history); `None` skips the bookkeeping.
+    pub events: Option<Arc<dyn AlertEvents>>,
+}
+
+/// One alert's state change in one evaluation, for the durable history.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AlertChange {
+    /// Evaluation timestamp (ms).
+    pub at_ms: i64,
+    /// The alert's labels.
+    pub labels: Labels,
+    /// State before the evaluation (`Inactive` for a new alert).
+    pub from: AlertState,
+    /// State after it (`Inactive` for resolved or dropped alerts).
+    pub to: AlertState,
+}
+
+/// Receives the alert state changes of rule evaluations.
+pub trait AlertEvents: Send + Sync + std::fmt::Debug {
+    /// Takes the changes of one rule's evaluation (never empty).
+    fn changed(&self, changes: Vec<AlertChange>);
+}
+
+/// Identity of an alerting rule inside its group that survives restarts: name, a hash of its
+/// label templates, and its position among rules of the same name and labels.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RuleKey {
+    /// Alert name.
+    pub name: String,
+    /// 16 hex digits of the label templates' hash.
+    pub labels_hash: String,
+    /// Index among the group's rules with the same name and labels.
+    pub ordinal: usize,
+}
+
+/// The [`RuleKey`] of every rule of `group` (`None` for recording rules).
+fn rule_keys(group: &Group) -> Vec<Option<RuleKey>> {
+    let mut seen: HashMap<(String, String), usize> = HashMap::new();
+    group
+        .rules
+        .iter()
+        .map(|r| {
+            let Rule::Alerting(a) = r else { return None };
+            let labels_hash = format!(
+                "{:016x}",
+                Labels::from_pairs(a.labels.iter().map(|(n, v)| (n, v))).hash64()
+            );
+            let n = seen
+                .entry((a.name.clone(), labels_hash.clone()))
+                .or_insert(0);
+            let key = RuleKey {
+                name: a.name.clone(),
+                labels_hash,
+                ordinal: *n,
+            };
+            *n += 1;
+            Some(key)
+        })
+        .collect()
 }
 
 impl Default for GroupOptions {
@@ -41,6 +100,7 @@ impl Default for GroupOptions {
             templater: Arc::new(GoTemplater::default()),
             resolved_retention_ms: DEFAULT_RESOLVED_RETENTION_MS,
             history_len: DEFAULT_HISTORY_LEN,
+            events: None,
         }
     }
 }
@@ -304,6 +364,45 @@ impl GroupRunner {
         self.rules.get_mut(index).and_then(|r| r.alerts.as_mut())
     }
 
+    /// Every alerting rule's alerts by [`RuleKey`] (rules without alerts left out), for durable
+    /// state.
+    pub fn alert_snapshot(&self) -> Vec<(RuleKey, Vec<ActiveAlert>)> {
+        rule_keys(&self.group)
+            .into_iter()
+            .zip(&self.rules)
+            .filter_map(|(k, rt)| {
+                let alerts = rt.alerts.as_ref()?.snapshot();
+                (!alerts.is_empty()).then_some((k?, alerts))
+            })
+            .collect()
+    }
+
+    /// Puts saved alerts back into the rules they came from (matched by [`RuleKey`]), each
+    /// through `restore` (the restart rules for `for` state); returns how many rules matched.
+    pub fn restore_alerts(
+        &mut self,
+        saved: Vec<(RuleKey, Vec<ActiveAlert>)>,
+        mut restore: impl FnMut(&AlertingRule, Vec<ActiveAlert>) -> Vec<ActiveAlert>,
+    ) -> usize {
+        let keys = rule_keys(&self.group);
+        let mut by_key: HashMap<RuleKey, Vec<ActiveAlert>> = saved.into_iter().collect();
+        let mut matched = 0;
+        for ((key, rule), rt) in keys.iter().zip(&self.group.rules).zip(&mut self.rules) {
+            let (Some(key), Rule::Alerting(rule)) = (key, rule) else {
+                continue;
+            };
+            let Some(alerts) = by_key.remove(key) else {
+                continue;
+            };
+            matched += 1;
+            let alerts = restore(rule, alerts);
+            rt.alerts
+                .get_or_insert_with(|| AlertRuleState::new(self.opts.resolved_retention_ms))
+                .restore(alerts);
+        }
+        matched
+    }
+
     /// A read-only copy of the runtime state, for the APIs.
     pub fn status(&self) -> GroupStatus {
         GroupStatus {
@@ -343,9 +442,21 @@ impl GroupRunner {
         };
         for (rule, rt) in group.rules.iter().zip(self.rules.iter_mut()) {
             let rule_started = Instant::now();
+            let before = self
+                .opts
+                .events
+                .as_ref()
+                .and(rt.alerts.as_ref())
+                .map(states);
             let result = eval_rule(
                 &group, rule, rt, ts, query_ts, engine, store, &query, &self.opts,
             );
+            if let (Some(events), Some(before)) = (&self.opts.events, before) {
+                let changes = state_changes(before, rt.alerts.as_ref(), ts);
+                if !changes.is_empty() {
+                    events.changed(changes);
+                }
+            }
             let (samples, error) = match result {
                 Ok(out) => {
                     let n = out.len();
@@ -452,6 +563,43 @@ impl GroupRunner {
             }
         }
     }
+}
+
+/// Each alert's state, before an evaluation.
+fn states(s: &AlertRuleState) -> HashMap<Labels, AlertState> {
+    s.alerts().map(|a| (a.labels.clone(), a.state)).collect()
+}
+
+/// What changed between `before` and the state after an evaluation at `ts`.
+fn state_changes(
+    mut before: HashMap<Labels, AlertState>,
+    after: Option<&AlertRuleState>,
+    ts: i64,
+) -> Vec<AlertChange> {
+    let mut out = Vec::new();
+    for a in after.into_iter().flat_map(AlertRuleState::alerts) {
+        let from = before.remove(&a.labels).unwrap_or_default();
+        if from != a.state {
+            out.push(AlertChange {
+                at_ms: ts,
+                labels: a.labels.clone(),
+                from,
+                to: a.state,
+            });
+        }
+    }
+    let mut gone: Vec<(Labels, AlertState)> = before
+        .into_iter()
+        .filter(|(_, s)| *s != AlertState::Inactive)
+        .collect();
+    gone.sort();
+    out.extend(gone.into_iter().map(|(labels, from)| AlertChange {
+        at_ms: ts,
+        labels,
+        from,
+        to: AlertState::Inactive,
+    }));
+    out
 }
 
 /// Prometheus' `needsSending`: firing alerts every resend delay, resolved ones once more.

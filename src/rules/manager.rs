@@ -32,10 +32,12 @@ use std::time::Duration;
 
 use parking_lot::Mutex;
 
-use super::group::{GroupStatus, first_eval_ts, group_offset_ms, next_tick};
+use super::group::{GroupStatus, RuleKey, first_eval_ts, group_offset_ms, next_tick};
 use super::{Group, GroupEvalReport, GroupOptions, GroupRunner, Rule, RuleSet};
+use crate::alert::ActiveAlert;
 use crate::clock::SharedClock;
 use crate::eval::Engine;
+use crate::state::restore::{ForRestore, RestoreOutcome, restore_rule_alerts};
 use crate::store::Store;
 use crate::telemetry::Metrics;
 
@@ -132,6 +134,48 @@ pub struct SinkOptions {
     pub external_url: String,
 }
 
+/// One alerting rule's alerts as durable state keeps them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SavedRuleAlerts {
+    /// The group's file.
+    pub file: PathBuf,
+    /// The group's name.
+    pub group: String,
+    /// The rule within the group.
+    pub rule: RuleKey,
+    /// Its alerts (pending, firing, retained resolved).
+    pub alerts: Vec<ActiveAlert>,
+}
+
+/// One group's last evaluation, the "down at" time of `for` restoration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SavedGroup {
+    /// The group's file.
+    pub file: PathBuf,
+    /// The group's name.
+    pub name: String,
+    /// Its last evaluation timestamp (ms).
+    pub last_eval_ms: Option<i64>,
+}
+
+/// Every rule's alert state, for durable state.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct RuleStateSnapshot {
+    /// Groups with their last evaluation.
+    pub groups: Vec<SavedGroup>,
+    /// Alerts by rule.
+    pub rules: Vec<SavedRuleAlerts>,
+}
+
+/// Saved state waiting for its groups to be loaded.
+struct PendingRestore {
+    /// When the snapshot was taken (fallback "down at").
+    saved_ms: i64,
+    down_at: HashMap<GroupKey, i64>,
+    rules: HashMap<GroupKey, Vec<(RuleKey, Vec<ActiveAlert>)>>,
+    opts: ForRestore,
+}
+
 /// Per-alertname delivery settings declared on rules, for the dispatcher.
 pub type RuleMetaMap = std::collections::HashMap<String, crate::dispatch::RuleMeta>;
 
@@ -142,6 +186,7 @@ struct Inner {
     reload: Mutex<ReloadStatus>,
     reload_lock: Mutex<()>,
     runtime: Mutex<Option<tokio::runtime::Handle>>,
+    restore: Mutex<Option<PendingRestore>>,
 }
 
 /// Owns every rule group: scheduling, reloads, and the state the APIs read.
@@ -169,6 +214,7 @@ impl Manager {
                 reload: Mutex::new(ReloadStatus::default()),
                 reload_lock: Mutex::new(()),
                 runtime: Mutex::new(None),
+                restore: Mutex::new(None),
             }),
         }
     }
@@ -270,10 +316,22 @@ impl Manager {
                     next.push(self.slot(key, g, runner));
                 }
                 None => {
-                    let runner = GroupRunner::new(Arc::clone(&g), opts.group.clone());
+                    let mut runner = GroupRunner::new(Arc::clone(&g), opts.group.clone());
+                    self.restore_group(&key, &mut runner);
                     next.push(self.slot(key, g, runner));
                 }
             }
+        }
+        // Saved state is for the first rule set only; groups it names that no longer exist lose it.
+        if let Some(p) = self.inner.restore.lock().take()
+            && !p.rules.is_empty()
+        {
+            let lost: usize = p.rules.values().map(Vec::len).sum();
+            tracing::warn!(
+                event_type = "system",
+                rules = lost,
+                "saved alert state of rules no longer loaded was discarded"
+            );
         }
         let now = opts.clock.now_ms();
         for (_, slot) in old {
@@ -281,6 +339,87 @@ impl Manager {
             slot.runner.lock().mark_all_stale(now, &opts.store);
         }
         *groups = next;
+    }
+
+    /// Hands saved alert state to the first load of the groups: each group's alerts are restored
+    /// with the restart rules of `opts` when it is loaded; groups already loaded get it now.
+    pub fn restore_alert_state(&self, snap: RuleStateSnapshot, saved_ms: i64, opts: ForRestore) {
+        let mut p = PendingRestore {
+            saved_ms,
+            down_at: HashMap::new(),
+            rules: HashMap::new(),
+            opts,
+        };
+        for g in snap.groups {
+            if let Some(t) = g.last_eval_ms {
+                p.down_at.insert((g.file, g.name), t);
+            }
+        }
+        for r in snap.rules {
+            p.rules
+                .entry((r.file, r.group))
+                .or_default()
+                .push((r.rule, r.alerts));
+        }
+        *self.inner.restore.lock() = Some(p);
+        let groups = self.inner.groups.lock();
+        for slot in groups.iter() {
+            self.restore_group(&slot.key, &mut slot.runner.lock());
+        }
+        if !groups.is_empty() {
+            self.inner.restore.lock().take();
+        }
+    }
+
+    /// Restores one group's saved alerts, if any are pending.
+    fn restore_group(&self, key: &GroupKey, runner: &mut GroupRunner) {
+        let mut pending = self.inner.restore.lock();
+        let Some(p) = pending.as_mut() else { return };
+        let Some(saved) = p.rules.remove(key) else {
+            return;
+        };
+        let now = self.inner.opts.clock.now_ms();
+        let down_at = p.down_at.get(key).copied().unwrap_or(p.saved_ms);
+        let opts = p.opts;
+        let mut outcome = RestoreOutcome::default();
+        let matched = runner.restore_alerts(saved, |rule, alerts| {
+            let (alerts, o) = restore_rule_alerts(alerts, rule.for_ms, down_at, now, opts);
+            outcome.add(o);
+            alerts
+        });
+        tracing::info!(event_type = "system", group = %key.1, file = %key.0.display(), rules = matched,
+            alerts_kept = outcome.kept, alerts_shifted = outcome.shifted,
+            alerts_dropped = outcome.dropped, downtime_seconds = (now - down_at).max(0) / 1000,
+            "alert state restored");
+    }
+
+    /// Every group's alert state and last evaluation time, for durable state.
+    pub fn snapshot_alert_state(&self) -> RuleStateSnapshot {
+        let slots: Vec<(GroupKey, Arc<Mutex<GroupRunner>>)> = self
+            .inner
+            .groups
+            .lock()
+            .iter()
+            .map(|s| (s.key.clone(), Arc::clone(&s.runner)))
+            .collect();
+        let mut out = RuleStateSnapshot::default();
+        for ((file, name), runner) in slots {
+            let r = runner.lock();
+            out.groups.push(SavedGroup {
+                file: file.clone(),
+                name: name.clone(),
+                last_eval_ms: r.last_eval_ts(),
+            });
+            for (rule, alerts) in r.alert_snapshot() {
+                out.rules.push(SavedRuleAlerts {
+                    file: file.clone(),
+                    group: name.clone(),
+                    rule,
+                    alerts,
+                });
+            }
+        }
+        out
     }
 
     fn slot(&self, key: GroupKey, group: Arc<Group>, runner: GroupRunner) -> GroupSlot {

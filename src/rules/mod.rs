@@ -18,9 +18,10 @@ pub mod watch;
 pub use check::{GraphFormat, run_check};
 pub use diag::{LoadError, RuleDiagnostic};
 pub use graph::{RuleGraph, RuleNode, dependency_graph};
-pub use group::{GroupEvalReport, GroupOptions, GroupRunner};
+pub use group::{AlertChange, AlertEvents, GroupEvalReport, GroupOptions, GroupRunner, RuleKey};
 pub use load::{LoadOptions, LoadReport, is_rule_test_source, load_paths, load_str};
 pub use manager::{
-    AlertSink, Manager, ManagerOptions, ReloadStatus, RuleLoader, RuleMetaMap, SinkOptions,
+    AlertSink, Manager, ManagerOptions, ReloadStatus, RuleLoader, RuleMetaMap, RuleStateSnapshot,
+    SavedGroup, SavedRuleAlerts, SinkOptions,
 };
 pub use model::*;

@@ -167,7 +167,13 @@ impl Default for Metrics {
 impl Metrics {
     /// Creates and registers every metric.
     pub fn new() -> Self {
+        Metrics::with_extra(|_| {})
+    }
+
+    /// Creates every metric and lets other stages (notify) register theirs in the same registry.
+    pub fn with_extra(extra: impl FnOnce(&mut Registry)) -> Self {
         let mut registry = Registry::default();
+        extra(&mut registry);
         let ingested_samples = Family::<ProtocolLabels, Counter>::default();
         let dropped_samples = Family::<DropLabels, Counter>::default();
         let rejected_requests = Family::<ProtocolLabels, Counter>::default();

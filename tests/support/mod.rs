@@ -42,7 +42,53 @@ impl Server {
 
     /// Starts with extra flags and, optionally, a config file with `config_yaml`.
     pub async fn start_with(extra: &[&str], config_yaml: Option<&str>) -> Server {
-        let dir = scratch_dir();
+        Server::start_in(scratch_dir(), extra, config_yaml).await
+    }
+
+    /// Absolute URL of `path`.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    /// Sends SIGTERM and waits for the exit status.
+    pub fn terminate(&mut self) -> ExitStatus {
+        let status = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                return s;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "klaxon did not exit after SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Copies of the stdout lines logged so far.
+    pub fn log_lines(&self) -> Vec<String> {
+        self.logs.lock().unwrap().clone()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Restarts on the same data directory, for durability tests (added with the WAL).
+impl Server {
+    /// Starts on an existing scratch directory `dir` (its `data` dir survives from an earlier server).
+    pub async fn start_in(dir: PathBuf, extra: &[&str], config_yaml: Option<&str>) -> Server {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_klaxon"));
         cmd.arg("serve")
             .arg("--listen")
@@ -56,6 +102,7 @@ impl Server {
             .env("LOG_LEVEL", "info")
             .env_remove("LOG_DIR")
             .env_remove("METRICS_PORT")
+            .env_remove("KLAXON_WAL_FSYNC")
             .args(extra)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -110,42 +157,44 @@ impl Server {
         server
     }
 
-    /// Absolute URL of `path`.
-    pub fn url(&self, path: &str) -> String {
-        format!("{}{}", self.base, path)
+    /// Sends SIGKILL and waits for the exit: no shutdown code runs (a crash).
+    pub fn kill9(&mut self) -> ExitStatus {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap()
     }
 
-    /// Sends SIGTERM and waits for the exit status.
-    pub fn terminate(&mut self) -> ExitStatus {
-        let status = Command::new("kill")
-            .arg("-TERM")
-            .arg(self.child.id().to_string())
-            .status()
-            .unwrap();
-        assert!(status.success());
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Some(s) = self.child.try_wait().unwrap() {
-                return s;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "klaxon did not exit after SIGTERM"
-            );
-            std::thread::sleep(Duration::from_millis(20));
+    /// Stops this server (SIGKILL if `crash`, else SIGTERM) and starts a new one with `extra` flags on the
+    /// same scratch directory, so `--data-dir` carries over.
+    pub async fn restart(mut self, crash: bool, extra: &[&str]) -> Server {
+        if crash {
+            self.kill9();
+        } else {
+            assert!(self.terminate().success());
         }
-    }
-
-    /// Copies of the stdout lines logged so far.
-    pub fn log_lines(&self) -> Vec<String> {
-        self.logs.lock().unwrap().clone()
+        // Hand the directory to the new server; this one's drop removes an empty placeholder instead.
+        let dir = std::mem::replace(&mut self.dir, scratch_dir());
+        drop(self);
+        Server::start_in(dir, extra, None).await
     }
 }
 
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
+/// Restarts keeping the delivery config, for durable-state tests (added with durable state).
+impl Server {
+    /// Stops this server (SIGKILL if `crash`, else SIGTERM) and starts a new one on the same
+    /// scratch directory with `extra` flags and, when given, a rewritten config file.
+    pub async fn restart_with(
+        mut self,
+        crash: bool,
+        extra: &[&str],
+        config_yaml: Option<&str>,
+    ) -> Server {
+        if crash {
+            self.kill9();
+        } else {
+            assert!(self.terminate().success());
+        }
+        let dir = std::mem::replace(&mut self.dir, scratch_dir());
+        drop(self);
+        Server::start_in(dir, extra, config_yaml).await
     }
 }
