@@ -265,3 +265,66 @@ receivers:
     let n = got.json()["alerts"].as_array().unwrap().len();
     assert_eq!(n, 2, "both alerts after the silence expired");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn config_file_hot_reloads_and_a_broken_one_keeps_the_running_config() {
+    let first = "route:\n  receiver: a\nreceivers:\n  - name: a\n";
+    let s = Server::start_with(&[], Some(first)).await;
+    let client = reqwest::Client::new();
+    let names = |v: &Value| -> Vec<String> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["name"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let got = get_json(&client, s.url("/api/v2/receivers")).await;
+    assert_eq!(names(&got), ["a"]);
+
+    let path = s.dir.join("klaxon.yml");
+    let second = "route:\n  receiver: a\n  routes:\n    - matchers: [team=\"b\"]\n      receiver: b\n\
+                  receivers:\n  - name: a\n  - name: b\n";
+    std::fs::write(&path, second).unwrap();
+    let mut reloaded = false;
+    for _ in 0..100 {
+        if names(&get_json(&client, s.url("/api/v2/receivers")).await).contains(&"b".to_string()) {
+            reloaded = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(reloaded, "saving the config file reloads it");
+
+    // A broken file is reported and the running config stays.
+    std::fs::write(
+        &path,
+        "route:\n  receiver: nobody\nreceivers:\n  - name: a\n",
+    )
+    .unwrap();
+    let mut reported = Value::Null;
+    for _ in 0..100 {
+        let health = get_json(&client, s.url("/health/detailed")).await;
+        let delivery = health["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == "delivery")
+            .cloned()
+            .unwrap();
+        if !delivery["details"]["config_error"].is_null() {
+            reported = delivery;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(reported["status"], "degraded", "{reported}");
+    assert!(
+        reported["details"]["config_error"]
+            .as_str()
+            .unwrap()
+            .contains("nobody"),
+        "{reported}"
+    );
+    let got = get_json(&client, s.url("/api/v2/receivers")).await;
+    assert_eq!(names(&got), ["a", "b"], "the previous config keeps running");
+}
