@@ -115,7 +115,7 @@ impl NotifyMetrics {
             self.latency.clone(),
         );
         registry.register(
-            "klaxon_rate_limit_hits",
+            "rate_limit_hits",
             "Notifications that waited for their channel's rate limit",
             self.rate_limit_hits.clone(),
         );
@@ -156,7 +156,7 @@ impl NotifyMetrics {
         self.retries.get_or_create(&ch(channel)).get()
     }
 
-    /// Current value of `klaxon_rate_limit_hits_total{channel}`.
+    /// Current value of `rate_limit_hits_total{channel}` (the guide's name).
     pub fn rate_limit_hit_count(&self, channel: &str) -> u64 {
         self.rate_limit_hits.get_or_create(&ch(channel)).get()
     }
@@ -180,5 +180,28 @@ impl NotifyMetrics {
 
     pub(crate) fn digest(&self, channel: &str, folded: u64) {
         self.digested.get_or_create(&ch(channel)).inc_by(folded);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rate_limit_hits_use_the_guides_metric_name() {
+        let m = NotifyMetrics::default();
+        let mut registry = Registry::default();
+        m.register(&mut registry);
+        m.rate_limit_hits.get_or_create(&ch("slack")).inc();
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
+        assert!(
+            text.contains("rate_limit_hits_total{channel=\"slack\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("# TYPE klaxon_notifications counter"),
+            "{text}"
+        );
     }
 }
