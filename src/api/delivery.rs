@@ -123,11 +123,13 @@ struct PostableAlertJson {
     generator_url: String,
 }
 
+/// An optional time of the v2 API; Go's zero time (`0001-01-01T00:00:00.000Z`, which amtool sends
+/// for "not set") and anything before the epoch count as unset.
 fn time_field(v: Option<&str>, what: &str) -> Result<Option<i64>, ApiError> {
     match v {
-        None | Some("") | Some("0001-01-01T00:00:00Z") => Ok(None),
+        None | Some("") => Ok(None),
         Some(s) => parse_rfc3339_ms(s)
-            .map(Some)
+            .map(|ms| (ms > 0).then_some(ms))
             .ok_or_else(|| ApiError::bad_data(format!("{what}: not an RFC 3339 time: {s:?}"))),
     }
 }
@@ -417,6 +419,18 @@ pub fn redact_original(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn go_zero_time_means_unset() {
+        for zero in ["0001-01-01T00:00:00Z", "0001-01-01T00:00:00.000Z", ""] {
+            assert_eq!(time_field(Some(zero), "endsAt").unwrap(), None, "{zero}");
+        }
+        assert_eq!(
+            time_field(Some("2026-11-24T00:00:00Z"), "endsAt").unwrap(),
+            Some(1_795_478_400_000)
+        );
+        assert!(time_field(Some("yesterday"), "endsAt").is_err());
+    }
 
     #[test]
     fn redacts_secret_values_only() {
