@@ -63,6 +63,13 @@ pub fn run_check(paths: &[PathBuf], config: Option<&Path>, graph: Option<GraphFo
     for e in &report.errors {
         let _ = writeln!(err, "{}", e.render());
     }
+    if let Some(Ok(cfg)) = &loaded
+        && let Ok(delivery) = cfg.compile_delivery()
+    {
+        for w in delivery_warnings(&report.rule_set, &delivery) {
+            let _ = writeln!(err, "{w}");
+        }
+    }
     drop(err);
     let mut out = std::io::stdout().lock();
     if let Some(fmt) = graph {
@@ -91,5 +98,72 @@ pub fn run_check(paths: &[PathBuf], config: Option<&Path>, graph: Option<GraphFo
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
+    }
+}
+
+/// Rules whose `channels:` or `escalation:` name something the config does not define: their
+/// alerts would be counted as undelivered at run time, so say it before deploying.
+pub fn delivery_warnings(
+    set: &super::RuleSet,
+    delivery: &crate::config::CompiledDelivery,
+) -> Vec<String> {
+    let mut out = Vec::new();
+    for group in &set.groups {
+        for rule in &group.rules {
+            let super::Rule::Alerting(a) = rule else {
+                continue;
+            };
+            let at = format!(
+                "{}:{}:{}",
+                a.location.file.display(),
+                a.location.line,
+                a.location.column
+            );
+            for c in a.channels.iter().filter(|c| !delivery.has_receiver(c)) {
+                out.push(format!(
+                    "warning: {at}: rule {:?} names channel {c:?}, which the config does not define; \
+                     its alerts will be kept as undelivered",
+                    a.name
+                ));
+            }
+            if let Some(e) = a
+                .escalation
+                .as_ref()
+                .filter(|e| !delivery.escalation_policies.contains_key(*e))
+            {
+                out.push(format!(
+                    "warning: {at}: rule {:?} names escalation policy {e:?}, which the config \
+                     does not define",
+                    a.name
+                ));
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+
+    #[test]
+    fn warns_about_channels_and_policies_the_config_lacks() {
+        let rules = "- name: db_down\n  description: d\n  condition: up == 0\n  severity: critical\n  \
+                     channels: [email, pager]\n  duration_minutes: 1\n";
+        let report = crate::rules::load_str(rules, Path::new("r.yml"), &LoadOptions::default());
+        assert!(report.is_ok());
+        let cfg = crate::config::Config::from_yaml(
+            "channels:\n  email:\n    smtp_host: h\n    from_email: a@b\n    to_emails: c@d\n",
+            Path::new("c.yml"),
+        )
+        .unwrap();
+        let w = delivery_warnings(&report.rule_set, &cfg.compile_delivery().unwrap());
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert!(
+            w[0].contains("r.yml:1:3") && w[0].contains("\"pager\""),
+            "{w:?}"
+        );
     }
 }
