@@ -9,25 +9,14 @@ use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_mai
 use klaxon::model::{Labels, MatchOp, Matcher, SampleValue};
 use klaxon::store::{SeriesRef, SeriesSource, Store, StoreOptions};
 
+#[path = "support/http_series.rs"]
+mod http_series;
+
 const STEP: i64 = 15_000;
 const T0: i64 = 1_700_000_000_000;
-const METHODS: [&str; 5] = ["GET", "POST", "PUT", "DELETE", "PATCH"];
-const CODES: [&str; 5] = ["200", "201", "404", "500", "503"];
-const JOBS: [&str; 4] = ["api", "web", "auth", "billing"];
 
 fn labels(i: usize) -> Labels {
-    let host = i / 50;
-    Labels::from_pairs([
-        ("__name__", "http_requests_total".to_string()),
-        ("instance", format!("host-{host}:9090")),
-        ("job", JOBS[host % JOBS.len()].to_string()),
-        ("method", METHODS[i % 5].to_string()),
-        ("status_code", CODES[(i / 5) % 5].to_string()),
-        (
-            "endpoint",
-            format!("/api/v1/{}", ["users", "orders"][(i / 25) % 2]),
-        ),
-    ])
+    http_series::http_labels(i, i / 50)
 }
 
 /// A counter value for series `i` at step `k`: integral, increasing by a few hundred per step.

@@ -10,6 +10,9 @@ use std::time::Instant;
 use klaxon::model::{Labels, MatchOp, Matcher, SampleValue};
 use klaxon::store::{SeriesSource, Store, StoreOptions};
 
+#[path = "../benches/support/http_series.rs"]
+mod http_series;
+
 /// Resident set size in bytes (second field of /proc/self/statm, in 4 KiB pages on x86-64/aarch64 Linux).
 fn rss_bytes() -> Option<usize> {
     let s = std::fs::read_to_string("/proc/self/statm").ok()?;
@@ -33,24 +36,9 @@ impl Rng {
     }
 }
 
-const METHODS: [&str; 5] = ["GET", "POST", "PUT", "DELETE", "PATCH"];
-const CODES: [&str; 5] = ["200", "201", "404", "500", "503"];
-const JOBS: [&str; 4] = ["api", "web", "auth", "billing"];
-
 /// Series `i`: 50 series per instance (methods × codes × 2 endpoints) unless `unique`.
 fn labels(i: usize, unique: bool) -> Labels {
-    let host = if unique { i } else { i / 50 };
-    Labels::from_pairs([
-        ("__name__", "http_requests_total".to_string()),
-        ("instance", format!("host-{host}:9090")),
-        ("job", JOBS[host % JOBS.len()].to_string()),
-        ("method", METHODS[i % 5].to_string()),
-        ("status_code", CODES[(i / 5) % 5].to_string()),
-        (
-            "endpoint",
-            format!("/api/v1/{}", ["users", "orders"][(i / 25) % 2]),
-        ),
-    ])
+    http_series::http_labels(i, if unique { i } else { i / 50 })
 }
 
 fn main() {

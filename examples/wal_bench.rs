@@ -14,6 +14,9 @@ use klaxon::model::{Labels, SampleValue};
 use klaxon::store::{Store, StoreOptions};
 use klaxon::wal::{FsyncPolicy, Wal, WalOptions};
 
+#[path = "../benches/support/http_series.rs"]
+mod http_series;
+
 const BATCH: usize = 10_000;
 
 /// One request's samples.
@@ -21,24 +24,9 @@ type Batch = Vec<(Labels, i64, SampleValue)>;
 const STEP: i64 = 15_000;
 const T0: i64 = 1_700_000_000_000;
 
-const METHODS: [&str; 5] = ["GET", "POST", "PUT", "DELETE", "PATCH"];
-const CODES: [&str; 5] = ["200", "201", "404", "500", "503"];
-const JOBS: [&str; 4] = ["api", "web", "auth", "billing"];
-
 /// Series `i`, the same shape as `examples/store_memory.rs` (50 series per instance).
 fn labels(i: usize) -> Labels {
-    let host = i / 50;
-    Labels::from_pairs([
-        ("__name__", "http_requests_total".to_string()),
-        ("instance", format!("host-{host}:9090")),
-        ("job", JOBS[host % JOBS.len()].to_string()),
-        ("method", METHODS[i % 5].to_string()),
-        ("status_code", CODES[(i / 5) % 5].to_string()),
-        (
-            "endpoint",
-            format!("/api/v1/{}", ["users", "orders"][(i / 25) % 2]),
-        ),
-    ])
+    http_series::http_labels(i, i / 50)
 }
 
 /// A counter-like value for series `i` at step `k` (cheap, deterministic).

@@ -165,32 +165,34 @@ fn wal_check(st: &Shared) -> Check {
         };
     };
     let h = wal.health();
-    Check {
-        name: "wal",
-        status: if h.healthy {
-            Status::Healthy
-        } else {
-            Status::Degraded
-        },
-        message: h.message.clone(),
-        duration_ms: elapsed_ms(t),
-        details: serde_json::to_value(&h).unwrap_or(Value::Null),
-    }
+    storage_check("wal", h.healthy, &h.message, &h, t)
 }
 
 fn state_check(st: &Shared) -> Check {
     let t = Instant::now();
     let h = st.durable.health();
+    storage_check("state", h.healthy, &h.message, &h, t)
+}
+
+/// A storage component's own health report as a check: degraded (never unhealthy, since
+/// serving goes on from memory) when it is not healthy, with the report as details.
+fn storage_check(
+    name: &'static str,
+    healthy: bool,
+    message: &str,
+    report: &impl Serialize,
+    started: Instant,
+) -> Check {
     Check {
-        name: "state",
-        status: if h.healthy {
+        name,
+        status: if healthy {
             Status::Healthy
         } else {
             Status::Degraded
         },
-        message: h.message.clone(),
-        duration_ms: elapsed_ms(t),
-        details: serde_json::to_value(&h).unwrap_or(Value::Null),
+        message: message.to_string(),
+        duration_ms: elapsed_ms(started),
+        details: serde_json::to_value(report).unwrap_or(Value::Null),
     }
 }
 
